@@ -1,0 +1,365 @@
+//! Comparing and merging branches.
+//!
+//! A diff compares the newest live values of two branches, record by record. A merge is
+//! three-way: the base is the version up to which the target has already taken in the
+//! source (set when one was forked from the other, and moved by every merge). A record
+//! changed in the source since the base is applied to the target, unless the target
+//! changed it too (a conflict) and holds a different value. Events are append-only, so
+//! they never conflict: source events the target has not seen are appended, each known
+//! by the commit version that first wrote it and its place in that commit, so that
+//! merging back and forth never duplicates an event.
+//!
+//! Records are named in reports as `{space, primitive, key}` where primitive is one of
+//! `kv`, `state`, `event`, `json`, `vector`; an event's key is its sequence number and
+//! a vector's key is `collection/key` (collection names cannot contain `/`).
+
+use std::collections::{BTreeSet, HashSet};
+
+use imbl::OrdMap;
+
+use crate::commit::Mutation;
+use crate::error::{Error, Result};
+use crate::model::{BranchState, Chain, Collection, Name, SpaceState};
+use crate::value::Value;
+
+/// One record named in a diff or a merge report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DiffEntry {
+    pub space: String,
+    pub primitive: &'static str,
+    pub key: String,
+}
+
+/// Differences seen from branch `a` to branch `b`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DiffReport {
+    pub branch_a: String,
+    pub branch_b: String,
+    /// Live in `b` only.
+    pub added: Vec<DiffEntry>,
+    /// Live in `a` only.
+    pub removed: Vec<DiffEntry>,
+    /// Live in both with different values.
+    pub modified: Vec<DiffEntry>,
+}
+
+/// How a merge resolves a record changed on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeStrategy {
+    /// The side with the later commit wins; the conflict is still reported.
+    LastWriterWins,
+    /// Any conflict fails the merge and nothing is applied.
+    Strict,
+}
+
+impl MergeStrategy {
+    pub fn parse(text: &str) -> Result<MergeStrategy> {
+        match text {
+            "last_writer_wins" | "lww" => Ok(MergeStrategy::LastWriterWins),
+            "strict" => Ok(MergeStrategy::Strict),
+            other => Err(Error::validation(format!(
+                "merge strategy {other:?} is not one of \"last_writer_wins\", \"strict\""
+            ))),
+        }
+    }
+}
+
+/// What a merge applied and what conflicted.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MergeReport {
+    pub keys_applied: u64,
+    pub spaces_merged: u64,
+    pub conflicts: Vec<DiffEntry>,
+}
+
+/// A merge worked out against a state, ready to commit.
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    pub mutations: Vec<Mutation>,
+    pub report: MergeReport,
+    /// True when the merge base moves even if nothing is applied (so the next merge
+    /// does not look at the same changes again).
+    pub base_moves: bool,
+}
+
+/// The differences from `a` to `b`.
+pub fn diff(name_a: &str, a: &BranchState, name_b: &str, b: &BranchState) -> DiffReport {
+    let mut report = DiffReport { branch_a: name_a.to_owned(), branch_b: name_b.to_owned(), ..DiffReport::default() };
+    for space in union_keys(&a.spaces, &b.spaces) {
+        let empty = SpaceState::default();
+        let space_a = a.spaces.get(&space).unwrap_or(&empty);
+        let space_b = b.spaces.get(&space).unwrap_or(&empty);
+        let mut compare = |primitive: &'static str, key: String, left: Option<&dyn PartialEqDyn>, right: Option<&dyn PartialEqDyn>| {
+            let entry = DiffEntry { space: space.to_string(), primitive, key };
+            match (left, right) {
+                (None, Some(_)) => report.added.push(entry),
+                (Some(_), None) => report.removed.push(entry),
+                (Some(l), Some(r)) if !l.equals(r) => report.modified.push(entry),
+                _ => {}
+            }
+        };
+        for (primitive, map_a, map_b) in value_maps(space_a, space_b) {
+            for key in union_keys(map_a, map_b) {
+                let left = map_a.get(&key).and_then(Chain::live);
+                let right = map_b.get(&key).and_then(Chain::live);
+                compare(primitive, key.to_string(), left.map(as_dyn), right.map(as_dyn));
+            }
+        }
+        let events_a = &space_a.events.entries;
+        let events_b = &space_b.events.entries;
+        for sequence in 0..events_a.len().max(events_b.len()) {
+            let left = events_a.get(sequence).map(|e| (e.event_type.clone(), e.payload.clone()));
+            let right = events_b.get(sequence).map(|e| (e.event_type.clone(), e.payload.clone()));
+            compare("event", sequence.to_string(), left.as_ref().map(as_dyn), right.as_ref().map(as_dyn));
+        }
+        for name in union_keys(&space_a.collections, &space_b.collections) {
+            let records_a = space_a.collections.get(&name).map(|c| &c.records);
+            let records_b = space_b.collections.get(&name).map(|c| &c.records);
+            let empty_records = OrdMap::new();
+            let records_a = records_a.unwrap_or(&empty_records);
+            let records_b = records_b.unwrap_or(&empty_records);
+            for key in union_keys(records_a, records_b) {
+                let left = records_a.get(&key).and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
+                let right = records_b.get(&key).and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
+                compare("vector", format!("{name}/{key}"), left.as_ref().map(as_dyn), right.as_ref().map(as_dyn));
+            }
+        }
+    }
+    report
+}
+
+/// Works out the merge of `source` into `target`.
+pub fn plan_merge(
+    source_name: &str,
+    source: &BranchState,
+    target_name: &str,
+    target: &BranchState,
+    strategy: MergeStrategy,
+) -> Result<MergePlan> {
+    let base = target.merge_bases.get(source_name).copied().unwrap_or(0);
+    let mut mutations = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut spaces_touched = BTreeSet::new();
+    let empty = SpaceState::default();
+
+    for (space_name, source_space) in source.spaces.iter() {
+        let target_space = target.spaces.get(space_name);
+        let space = space_name.to_string();
+        let before = mutations.len();
+        if target_space.is_none() && source_space.created_version > base {
+            mutations.push(Mutation::SpaceCreate { space: space.clone() });
+        }
+        let target_space = target_space.unwrap_or(&empty);
+
+        for (primitive, source_map, target_map) in value_maps(source_space, target_space) {
+            for (key, source_chain) in source_map.iter() {
+                let decision = decide(source_chain, target_map.get(key), base, strategy);
+                let entry = || DiffEntry { space: space.clone(), primitive, key: key.to_string() };
+                match decision {
+                    Decision::Skip => {}
+                    Decision::Conflict { apply } => {
+                        conflicts.push(entry());
+                        if apply {
+                            mutations.push(value_mutation(primitive, &space, key, source_chain.live().cloned()));
+                        }
+                    }
+                    Decision::Apply => mutations.push(value_mutation(primitive, &space, key, source_chain.live().cloned())),
+                }
+            }
+        }
+
+        // Events: append those the target has not seen, in source order.
+        let seen: HashSet<(u64, u64)> =
+            target_space.events.entries.iter().filter(|e| e.version > base).map(|e| event_identity(&target_space.events.entries, e)).collect();
+        for event in source_space.events.entries.iter().filter(|e| e.version > base) {
+            if !seen.contains(&event_identity(&source_space.events.entries, event)) {
+                mutations.push(Mutation::EventAppend {
+                    space: space.clone(),
+                    event_type: event.event_type.to_string(),
+                    payload: event.payload.clone(),
+                });
+            }
+        }
+
+        for (name, source_collection) in source_space.collections.iter() {
+            merge_collection(
+                &space,
+                name,
+                source_collection,
+                target_space.collections.get(name),
+                base,
+                strategy,
+                &mut mutations,
+                &mut conflicts,
+            );
+        }
+        if mutations.len() > before {
+            spaces_touched.insert(space);
+        }
+    }
+
+    if strategy == MergeStrategy::Strict && !conflicts.is_empty() {
+        let listed: Vec<String> = conflicts.iter().map(|c| format!("{}:{}:{}", c.space, c.primitive, c.key)).collect();
+        return Err(Error::conflict(format!(
+            "merge of '{source_name}' into '{target_name}' has {} conflict(s) under the strict strategy: {}",
+            conflicts.len(),
+            listed.join(", ")
+        )));
+    }
+    let keys_applied = mutations.iter().filter(|m| !matches!(m, Mutation::SpaceCreate { .. })).count() as u64;
+    // The base moves whenever the source has anything newer than it.
+    let base_moves = source.info.updated_version > base;
+    Ok(MergePlan {
+        mutations,
+        report: MergeReport { keys_applied, spaces_merged: spaces_touched.len() as u64, conflicts },
+        base_moves,
+    })
+}
+
+/// An event's identity across branches: the version of the commit that appended it
+/// and its position among the events of that commit.
+fn event_identity(entries: &imbl::Vector<std::sync::Arc<crate::model::Event>>, event: &crate::model::Event) -> (u64, u64) {
+    let mut ordinal = 0;
+    let mut sequence = event.sequence;
+    while sequence > 0 {
+        sequence -= 1;
+        match entries.get(sequence as usize) {
+            Some(previous) if previous.version == event.version => ordinal += 1,
+            _ => break,
+        }
+    }
+    (event.version, ordinal)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge_collection(
+    space: &str,
+    name: &Name,
+    source: &Collection,
+    target: Option<&Collection>,
+    base: u64,
+    strategy: MergeStrategy,
+    mutations: &mut Vec<Mutation>,
+    conflicts: &mut Vec<DiffEntry>,
+) {
+    let entry = |key: &str| DiffEntry { space: space.to_owned(), primitive: "vector", key: format!("{name}/{key}") };
+    let empty = OrdMap::new();
+    let target_records = match target {
+        Some(existing) if existing.dimension != source.dimension || existing.metric != source.metric => {
+            // Incompatible collections: every changed source vector is a conflict the
+            // target keeps, whatever the strategy.
+            for (key, chain) in source.records.iter() {
+                if chain.head().version() > base {
+                    conflicts.push(entry(key));
+                }
+            }
+            return;
+        }
+        Some(existing) => &existing.records,
+        None => {
+            if source.created_version <= base {
+                // The target deleted this collection since the base; do not revive it.
+                return;
+            }
+            mutations.push(Mutation::CollectionCreate {
+                space: space.to_owned(),
+                collection: name.to_string(),
+                dimension: source.dimension as u32,
+                metric: source.metric,
+            });
+            &empty
+        }
+    };
+    for (key, source_chain) in source.records.iter() {
+        let decision = decide(source_chain, target_records.get(key), base, strategy);
+        let mutation = || match source_chain.live() {
+            Some(value) => Mutation::VectorPut {
+                space: space.to_owned(),
+                collection: name.to_string(),
+                key: key.to_string(),
+                embedding: value.embedding.to_vec(),
+                metadata: value.metadata.clone(),
+            },
+            None => Mutation::VectorDelete { space: space.to_owned(), collection: name.to_string(), key: key.to_string() },
+        };
+        match decision {
+            Decision::Skip => {}
+            Decision::Apply => mutations.push(mutation()),
+            Decision::Conflict { apply } => {
+                conflicts.push(entry(key));
+                if apply {
+                    mutations.push(mutation());
+                }
+            }
+        }
+    }
+}
+
+enum Decision {
+    Skip,
+    Apply,
+    Conflict { apply: bool },
+}
+
+/// The three-way decision for one record.
+fn decide<T: PartialEq>(source: &Chain<T>, target: Option<&Chain<T>>, base: u64, strategy: MergeStrategy) -> Decision {
+    let source_version = source.head().version();
+    if source_version <= base {
+        return Decision::Skip;
+    }
+    let target_live = target.and_then(Chain::live);
+    if source.live() == target_live {
+        return Decision::Skip;
+    }
+    if target_live.is_none() && source.live().is_none() {
+        return Decision::Skip;
+    }
+    match target {
+        Some(target_chain) if target_chain.head().version() > base => {
+            let source_wins = source_version > target_chain.head().version();
+            Decision::Conflict { apply: strategy == MergeStrategy::LastWriterWins && source_wins }
+        }
+        _ => Decision::Apply,
+    }
+}
+
+fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Value>) -> Mutation {
+    let (space, key) = (space.to_owned(), key.to_string());
+    match (primitive, value) {
+        ("kv", Some(value)) => Mutation::KvPut { space, key, value },
+        ("kv", None) => Mutation::KvDelete { space, key },
+        ("state", Some(value)) => Mutation::CellPut { space, cell: key, value },
+        ("state", None) => Mutation::CellDelete { space, cell: key },
+        (_, Some(document)) => Mutation::DocumentPut { space, key, document },
+        (_, None) => Mutation::DocumentDelete { space, key },
+    }
+}
+
+type ValueMap = OrdMap<Name, Chain<Value>>;
+
+fn value_maps<'a>(a: &'a SpaceState, b: &'a SpaceState) -> [(&'static str, &'a ValueMap, &'a ValueMap); 3] {
+    [("kv", &a.kv, &b.kv), ("state", &a.cells, &b.cells), ("json", &a.documents, &b.documents)]
+}
+
+fn union_keys<V: Clone>(a: &OrdMap<Name, V>, b: &OrdMap<Name, V>) -> BTreeSet<Name> {
+    a.keys().chain(b.keys()).cloned().collect()
+}
+
+/// Equality across the differently typed values a diff compares.
+trait PartialEqDyn {
+    fn equals(&self, other: &dyn PartialEqDyn) -> bool;
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: PartialEq + 'static> PartialEqDyn for T {
+    fn equals(&self, other: &dyn PartialEqDyn) -> bool {
+        other.as_any().downcast_ref::<T>().is_some_and(|o| o == self)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn as_dyn<T: PartialEq + 'static>(value: &T) -> &dyn PartialEqDyn {
+    value
+}

@@ -1,0 +1,230 @@
+//! Applying a commit to a state: the one function both the live commit path and
+//! recovery use, so that replay rebuilds exactly what was published.
+//!
+//! Invariant: `apply` either returns the complete new state or an error and leaves the
+//! input untouched (it works on structurally shared copies). The live path validates
+//! every write before it builds a commit, so an error here on the live path is a bug;
+//! during replay it means a log record does not fit the state (damage), and recovery
+//! reports it.
+
+use std::sync::Arc;
+
+use crate::commit::record::{Commit, CommitBody, Mutation};
+use crate::error::{Error, Result};
+use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, DEFAULT};
+use crate::vector_index::VectorIndex;
+
+/// Returns the state after `commit`.
+pub fn apply(state: &DbState, commit: &Commit) -> Result<DbState> {
+    if commit.version <= state.last_version {
+        return Err(Error::io(format!(
+            "commit version {} is not newer than the state's version {}",
+            commit.version, state.last_version
+        )));
+    }
+    let mut next = state.clone();
+    next.last_version = commit.version;
+    next.last_timestamp = next.last_timestamp.max(commit.timestamp);
+    let (version, timestamp) = (commit.version, commit.timestamp);
+    match &commit.body {
+        CommitBody::Write { branch, mutations } => {
+            let target = branch_mut(&mut next, branch)?;
+            apply_mutations(target, mutations, version, timestamp)?;
+        }
+        CommitBody::Merge { source, target, mutations } => {
+            if next.branches.get(source.as_str()).is_none() {
+                return Err(Error::not_found(format!("branch '{source}' does not exist")));
+            }
+            let target_state = branch_mut(&mut next, target)?;
+            apply_mutations(target_state, mutations, version, timestamp)?;
+            target_state.merge_bases.insert(Name::from(source.as_str()), version);
+        }
+        CommitBody::BranchCreate { branch } => {
+            if next.branches.contains_key(branch.as_str()) {
+                return Err(Error::conflict(format!("branch '{branch}' already exists")));
+            }
+            next.branches.insert(Name::from(branch.as_str()), BranchState::new(version, timestamp, None));
+        }
+        CommitBody::BranchFork { source, destination } => {
+            if next.branches.contains_key(destination.as_str()) {
+                return Err(Error::conflict(format!("branch '{destination}' already exists")));
+            }
+            let source_name = Name::from(source.as_str());
+            let destination_name = Name::from(destination.as_str());
+            let source_state = branch_mut(&mut next, source)?;
+            source_state.merge_bases.insert(destination_name.clone(), version);
+            let mut copy = source_state.clone();
+            copy.info = Arc::new(BranchInfo {
+                created_version: version,
+                created_at: timestamp,
+                updated_version: version,
+                updated_at: timestamp,
+                parent: Some((source_name.clone(), version)),
+            });
+            copy.merge_bases.insert(source_name, version);
+            next.branches.insert(destination_name, copy);
+        }
+        CommitBody::BranchDelete { branch } => {
+            if branch == DEFAULT {
+                return Err(Error::constraint("the 'default' branch cannot be deleted"));
+            }
+            if next.branches.remove(branch.as_str()).is_none() {
+                return Err(Error::not_found(format!("branch '{branch}' does not exist")));
+            }
+            // A branch created later under the same name must not inherit merge bases.
+            let holders: Vec<Name> = next
+                .branches
+                .iter()
+                .filter(|(_, other)| other.merge_bases.contains_key(branch.as_str()))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for holder in holders {
+                if let Some(other) = next.branches.get_mut(&holder) {
+                    other.merge_bases.remove(branch.as_str());
+                }
+            }
+        }
+    }
+    Ok(next)
+}
+
+fn branch_mut<'a>(state: &'a mut DbState, name: &str) -> Result<&'a mut BranchState> {
+    state
+        .branches
+        .get_mut(name)
+        .ok_or_else(|| Error::not_found(format!("branch '{name}' does not exist")))
+}
+
+/// Applies a write set to one branch and stamps the branch as updated.
+pub fn apply_mutations(branch: &mut BranchState, mutations: &[Mutation], version: u64, timestamp: u64) -> Result<()> {
+    for mutation in mutations {
+        apply_mutation(branch, mutation, version, timestamp)?;
+    }
+    let info = Arc::make_mut(&mut branch.info);
+    info.updated_version = version;
+    info.updated_at = timestamp;
+    Ok(())
+}
+
+fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64) -> &'a mut SpaceState {
+    branch
+        .spaces
+        .entry(Name::from(space))
+        .or_insert_with(|| SpaceState { created_version: version, ..SpaceState::default() })
+}
+
+fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: &str) -> Result<&'a mut Collection> {
+    space_state.collections.get_mut(collection).ok_or_else(|| {
+        Error::not_found(format!("collection '{collection}' does not exist in space '{space}'"))
+    })
+}
+
+fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, timestamp: u64) -> Result<()> {
+    match mutation {
+        Mutation::KvPut { space, key, value } => {
+            let map = &mut space_mut(branch, space, version).kv;
+            push(map, key, version, timestamp, Some(value.clone()));
+        }
+        Mutation::KvDelete { space, key } => {
+            let map = &mut space_mut(branch, space, version).kv;
+            push(map, key, version, timestamp, None);
+        }
+        Mutation::CellPut { space, cell, value } => {
+            let map = &mut space_mut(branch, space, version).cells;
+            push(map, cell, version, timestamp, Some(value.clone()));
+        }
+        Mutation::CellDelete { space, cell } => {
+            let map = &mut space_mut(branch, space, version).cells;
+            push(map, cell, version, timestamp, None);
+        }
+        Mutation::DocumentPut { space, key, document } => {
+            let map = &mut space_mut(branch, space, version).documents;
+            push(map, key, version, timestamp, Some(document.clone()));
+        }
+        Mutation::DocumentDelete { space, key } => {
+            let map = &mut space_mut(branch, space, version).documents;
+            push(map, key, version, timestamp, None);
+        }
+        Mutation::EventAppend { space, event_type, payload } => {
+            let events = &mut space_mut(branch, space, version).events;
+            let sequence = events.entries.len() as u64;
+            let event_type = Name::from(event_type.as_str());
+            events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
+            events.entries.push_back(Arc::new(Event {
+                sequence,
+                version,
+                timestamp,
+                event_type,
+                payload: payload.clone(),
+            }));
+        }
+        Mutation::CollectionCreate { space, collection, dimension, metric } => {
+            let space_state = space_mut(branch, space, version);
+            if space_state.collections.contains_key(collection.as_str()) {
+                return Err(Error::conflict(format!(
+                    "collection '{collection}' already exists in space '{space}'"
+                )));
+            }
+            let dimension = *dimension as usize;
+            space_state.collections.insert(
+                Name::from(collection.as_str()),
+                Collection {
+                    dimension,
+                    metric: *metric,
+                    created_version: version,
+                    records: Default::default(),
+                    index: VectorIndex::new(dimension, *metric),
+                },
+            );
+        }
+        Mutation::CollectionDelete { space, collection } => {
+            let space_state = space_mut(branch, space, version);
+            if space_state.collections.remove(collection.as_str()).is_none() {
+                return Err(Error::not_found(format!(
+                    "collection '{collection}' does not exist in space '{space}'"
+                )));
+            }
+        }
+        Mutation::VectorPut { space, collection, key, embedding, metadata } => {
+            let target = collection_mut(space_mut(branch, space, version), space, collection)?;
+            if embedding.len() != target.dimension {
+                return Err(Error::constraint(format!(
+                    "collection '{collection}' has dimension {}, got {}",
+                    target.dimension,
+                    embedding.len()
+                )));
+            }
+            target.index.upsert(key, embedding, metadata.clone());
+            let value = VectorValue { embedding: Arc::from(embedding.as_slice()), metadata: metadata.clone() };
+            push(&mut target.records, key, version, timestamp, Some(value));
+        }
+        Mutation::VectorDelete { space, collection, key } => {
+            let target = collection_mut(space_mut(branch, space, version), space, collection)?;
+            target.index.remove(key);
+            push(&mut target.records, key, version, timestamp, None);
+        }
+        Mutation::SpaceCreate { space } => {
+            space_mut(branch, space, version);
+        }
+        Mutation::SpaceDelete { space } => {
+            if space == DEFAULT {
+                return Err(Error::constraint("the 'default' space cannot be deleted"));
+            }
+            branch.spaces.remove(space.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// Prepends a version to the chain of `key` (creating the chain if needed).
+fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) {
+    match map.get_mut(key) {
+        Some(chain) => {
+            let next = Chain::push(Some(chain), version, timestamp, value);
+            *chain = next;
+        }
+        None => {
+            map.insert(Name::from(key), Chain::new(version, timestamp, value));
+        }
+    }
+}

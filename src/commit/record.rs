@@ -1,0 +1,74 @@
+//! What a commit says: the unit the log stores and recovery replays.
+//!
+//! A commit is one version. Its body is a write set (a list of mutations on one branch)
+//! or one branch operation. Commits are applied whole or not at all. These types are
+//! persisted (postcard): only ever append enum variants, never reorder them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+use crate::vector_index::Metric;
+
+/// One change inside a write set. Every mutation names its space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Mutation {
+    KvPut { space: String, key: String, value: Value },
+    KvDelete { space: String, key: String },
+    CellPut { space: String, cell: String, value: Value },
+    CellDelete { space: String, cell: String },
+    EventAppend { space: String, event_type: String, payload: Value },
+    /// The whole document after the change (paths are resolved before commit).
+    DocumentPut { space: String, key: String, document: Value },
+    DocumentDelete { space: String, key: String },
+    CollectionCreate { space: String, collection: String, dimension: u32, metric: Metric },
+    CollectionDelete { space: String, collection: String },
+    VectorPut { space: String, collection: String, key: String, embedding: Vec<f32>, metadata: Option<Value> },
+    VectorDelete { space: String, collection: String, key: String },
+    SpaceCreate { space: String },
+    /// Removes the space and everything in it, history included.
+    SpaceDelete { space: String },
+}
+
+impl Mutation {
+    pub fn space(&self) -> &str {
+        match self {
+            Mutation::KvPut { space, .. }
+            | Mutation::KvDelete { space, .. }
+            | Mutation::CellPut { space, .. }
+            | Mutation::CellDelete { space, .. }
+            | Mutation::EventAppend { space, .. }
+            | Mutation::DocumentPut { space, .. }
+            | Mutation::DocumentDelete { space, .. }
+            | Mutation::CollectionCreate { space, .. }
+            | Mutation::CollectionDelete { space, .. }
+            | Mutation::VectorPut { space, .. }
+            | Mutation::VectorDelete { space, .. }
+            | Mutation::SpaceCreate { space }
+            | Mutation::SpaceDelete { space } => space,
+        }
+    }
+}
+
+/// What one commit does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CommitBody {
+    /// A write set on one branch (a single write, a transaction, an import).
+    Write { branch: String, mutations: Vec<Mutation> },
+    /// A new empty branch.
+    BranchCreate { branch: String },
+    /// A copy of `source` as it is at this commit, named `destination`.
+    BranchFork { source: String, destination: String },
+    BranchDelete { branch: String },
+    /// A merge of `source` into `target`: the mutations it applies to `target`, and the
+    /// fact that `target` has now taken in `source` up to this commit.
+    Merge { source: String, target: String, mutations: Vec<Mutation> },
+}
+
+/// One commit: a version, its time, and what it does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    pub version: u64,
+    /// Microseconds since the Unix epoch.
+    pub timestamp: u64,
+    pub body: CommitBody,
+}

@@ -1,0 +1,162 @@
+//! The immutable database state that readers see.
+//!
+//! A `DbState` is a value: every commit builds a new one from the previous with
+//! structurally shared maps (`imbl`), so publishing costs O(log n), a reader's snapshot
+//! is one `Arc` clone, and forking a branch clones one map root. Invariants:
+//! `last_version` is the version of the newest commit applied; every chain head inside
+//! has a version at most `last_version`; the `"default"` branch and every branch's
+//! `"default"` space always exist.
+
+use std::sync::Arc;
+
+use imbl::{OrdMap, Vector};
+
+use crate::model::chain::Chain;
+use crate::value::Value;
+use crate::vector_index::{Metric, VectorIndex};
+
+/// The name of the branch and of the space that always exist.
+pub const DEFAULT: &str = "default";
+
+/// A name or key shared between states without copying.
+pub type Name = Arc<str>;
+
+/// The whole database at one version.
+#[derive(Clone, Debug)]
+pub struct DbState {
+    pub last_version: u64,
+    /// Timestamp (µs) of the newest commit, or of creation.
+    pub last_timestamp: u64,
+    pub branches: OrdMap<Name, BranchState>,
+}
+
+/// Descriptive facts about a branch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BranchInfo {
+    pub created_version: u64,
+    pub created_at: u64,
+    /// The version and time of the newest commit that changed this branch.
+    pub updated_version: u64,
+    pub updated_at: u64,
+    /// The branch this one was forked from, and the version it was forked at.
+    pub parent: Option<(Name, u64)>,
+}
+
+/// One branch: its spaces and what it knows about merges.
+#[derive(Clone, Debug)]
+pub struct BranchState {
+    pub info: Arc<BranchInfo>,
+    pub spaces: OrdMap<Name, SpaceState>,
+    /// For each other branch: the version up to which this branch has taken in that
+    /// branch's changes (set at fork and by each merge). The base of a three-way merge.
+    pub merge_bases: OrdMap<Name, u64>,
+}
+
+/// One space: the five primitives.
+#[derive(Clone, Debug, Default)]
+pub struct SpaceState {
+    pub created_version: u64,
+    pub kv: OrdMap<Name, Chain<Value>>,
+    pub cells: OrdMap<Name, Chain<Value>>,
+    pub documents: OrdMap<Name, Chain<Value>>,
+    pub events: EventLog,
+    pub collections: OrdMap<Name, Collection>,
+}
+
+/// One appended event. Immutable once written.
+#[derive(Debug)]
+pub struct Event {
+    pub sequence: u64,
+    pub version: u64,
+    pub timestamp: u64,
+    pub event_type: Name,
+    pub payload: Value,
+}
+
+/// A space's event log: dense sequence numbers from 0, plus an index by type.
+#[derive(Clone, Debug, Default)]
+pub struct EventLog {
+    pub entries: Vector<Arc<Event>>,
+    pub by_type: OrdMap<Name, Vector<u64>>,
+}
+
+/// One version of a vector: embedding and metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorValue {
+    pub embedding: Arc<[f32]>,
+    pub metadata: Option<Value>,
+}
+
+/// A vector collection: configuration, per-key history, and the search index over the
+/// newest live versions.
+#[derive(Clone, Debug)]
+pub struct Collection {
+    pub dimension: usize,
+    pub metric: Metric,
+    pub created_version: u64,
+    pub records: OrdMap<Name, Chain<VectorValue>>,
+    pub index: VectorIndex,
+}
+
+impl DbState {
+    /// A fresh database with the default branch and space.
+    pub fn new(timestamp: u64) -> DbState {
+        let mut branches = OrdMap::new();
+        branches.insert(Name::from(DEFAULT), BranchState::new(0, timestamp, None));
+        DbState { last_version: 0, last_timestamp: timestamp, branches }
+    }
+
+    pub fn branch(&self, name: &str) -> Option<&BranchState> {
+        self.branches.get(name)
+    }
+}
+
+impl BranchState {
+    /// An empty branch with its default space.
+    pub fn new(version: u64, timestamp: u64, parent: Option<(Name, u64)>) -> BranchState {
+        let mut spaces = OrdMap::new();
+        spaces.insert(Name::from(DEFAULT), SpaceState { created_version: version, ..SpaceState::default() });
+        BranchState {
+            info: Arc::new(BranchInfo {
+                created_version: version,
+                created_at: timestamp,
+                updated_version: version,
+                updated_at: timestamp,
+                parent,
+            }),
+            spaces,
+            merge_bases: OrdMap::new(),
+        }
+    }
+
+    pub fn space(&self, name: &str) -> Option<&SpaceState> {
+        self.spaces.get(name)
+    }
+
+    /// Number of live records over all spaces and primitives (events count each).
+    pub fn live_record_count(&self) -> usize {
+        self.spaces.values().map(SpaceState::live_record_count).sum()
+    }
+}
+
+impl SpaceState {
+    /// Number of live records: keys, cells, documents, events and vectors.
+    pub fn live_record_count(&self) -> usize {
+        let live = |map: &OrdMap<Name, Chain<Value>>| map.values().filter(|c| c.live().is_some()).count();
+        live(&self.kv)
+            + live(&self.cells)
+            + live(&self.documents)
+            + self.events.entries.len()
+            + self.collections.values().map(|c| c.index.len()).sum::<usize>()
+    }
+
+    /// True when the space holds no live data and no collection.
+    pub fn is_empty(&self) -> bool {
+        let none_live = |map: &OrdMap<Name, Chain<Value>>| map.values().all(|c| c.live().is_none());
+        none_live(&self.kv)
+            && none_live(&self.cells)
+            && none_live(&self.documents)
+            && self.events.entries.is_empty()
+            && self.collections.is_empty()
+    }
+}

@@ -1,0 +1,2 @@
+//! The crash-recovery stress harness (see stress/README.md).
+fn main() {}
