@@ -5,16 +5,19 @@
 //! writer. Writers go through [`Engine::commit`], which under one mutex assigns the
 //! next version, builds the commit against the newest state, applies it, appends it to
 //! the log, and only then publishes the new state; outside the mutex it waits for
-//! durability. Invariant: the published state's `last_version` equals the version of
-//! the newest commit the log accepted, and versions are never reused.
+//! durability. Invariants: the published state's `last_version` equals the version of
+//! the newest commit the log accepted; versions are never reused; nothing is published
+//! that the log refused.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::commit::{apply, Commit, CommitBody, CommitLog, MemoryLog};
+use crate::durability::Durable;
 use crate::error::{Error, Result};
 use crate::model::DbState;
 
@@ -54,15 +57,24 @@ pub fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// Where an engine keeps its data.
+enum Backend {
+    Memory(MemoryLog),
+    Durable(Box<Durable>),
+}
+
 /// One database: its state, its writer path and its log.
 pub struct Engine {
     state: ArcSwap<DbState>,
     writer: Mutex<()>,
-    log: Box<dyn CommitLog>,
+    backend: Backend,
     opened_at: Instant,
     durability: Durability,
     read_only: bool,
-    path: Option<String>,
+    handles: AtomicUsize,
+    closed: AtomicBool,
+    compacting: AtomicBool,
+    this: Weak<Engine>,
 }
 
 /// What a successful commit produced.
@@ -70,23 +82,48 @@ pub struct Engine {
 pub struct Committed<R> {
     /// The version of the commit, or `None` if the builder decided nothing changes.
     pub version: Option<u64>,
-    /// The state just after the commit (or the state the builder saw).
-    pub state: Arc<DbState>,
     pub output: R,
 }
 
 impl Engine {
     /// A private in-memory database.
     pub fn in_memory() -> Arc<Engine> {
-        Arc::new(Engine {
-            state: ArcSwap::from_pointee(DbState::new(now_micros())),
+        Engine::with_backend(DbState::new(now_micros()), Backend::Memory(MemoryLog), Durability::None, false)
+    }
+
+    /// An engine over a recovered durable database.
+    pub(crate) fn durable(state: DbState, durable: Durable, durability: Durability, read_only: bool) -> Arc<Engine> {
+        Engine::with_backend(state, Backend::Durable(Box::new(durable)), durability, read_only)
+    }
+
+    fn with_backend(state: DbState, backend: Backend, durability: Durability, read_only: bool) -> Arc<Engine> {
+        Arc::new_cyclic(|this| Engine {
+            state: ArcSwap::from_pointee(state),
             writer: Mutex::new(()),
-            log: Box::new(MemoryLog),
+            backend,
             opened_at: Instant::now(),
-            durability: Durability::None,
-            read_only: false,
-            path: None,
+            durability,
+            read_only,
+            handles: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            compacting: AtomicBool::new(false),
+            this: this.clone(),
         })
+    }
+
+    fn log(&self) -> &dyn CommitLog {
+        match &self.backend {
+            Backend::Memory(log) => log,
+            Backend::Durable(durable) => durable.log(),
+        }
+    }
+
+    /// The durable parts, for a database opened from a directory.
+    pub(crate) fn durable_parts(&self) -> Option<&Durable> {
+        match &self.backend {
+            Backend::Memory(_) => None,
+            Backend::Durable(durable) => Some(durable),
+        }
     }
 
     /// The newest published state. Lock-free.
@@ -100,8 +137,8 @@ impl Engine {
     pub fn read_only(&self) -> bool {
         self.read_only
     }
-    pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
     pub fn uptime_secs(&self) -> u64 {
         self.opened_at.elapsed().as_secs()
@@ -114,28 +151,84 @@ impl Engine {
         if self.read_only {
             return Err(Error::access_denied("the database was opened read-only; writes are not allowed"));
         }
-        let (version, state, output) = {
+        let (version, output) = {
             let _writer = self.writer.lock();
+            if self.is_closed() {
+                return Err(Error::state("the database is closed"));
+            }
             let current = self.state.load_full();
             let (body, output) = build(&current)?;
             let Some(body) = body else {
-                return Ok(Committed { version: None, state: current, output });
+                return Ok(Committed { version: None, output });
             };
             let version = current.last_version + 1;
             // Timestamps never go backwards, even if the wall clock does.
             let timestamp = now_micros().max(current.last_timestamp);
             let commit = Commit { version, timestamp, body };
             let next = Arc::new(apply(&current, &commit)?);
-            self.log.append(&commit)?;
-            self.state.store(Arc::clone(&next));
-            (version, next, output)
+            self.log().append(&commit)?;
+            self.state.store(next);
+            (version, output)
         };
-        self.log.await_durable(version)?;
-        Ok(Committed { version: Some(version), state, output })
+        self.log().await_durable(version)?;
+        self.maybe_compact_in_background();
+        Ok(Committed { version: Some(version), output })
     }
 
     /// Makes every acknowledged commit durable.
     pub fn flush(&self) -> Result<()> {
-        self.log.flush()
+        self.log().flush()
+    }
+
+    /// Writes a snapshot of the state and removes the log it covers. Readers and
+    /// writers go on meanwhile; the writer lock is held only to seal the log.
+    pub fn compact(&self) -> Result<()> {
+        let Some(durable) = self.durable_parts() else { return Ok(()) };
+        if self.read_only {
+            return Err(Error::access_denied("the database was opened read-only; compact() writes files"));
+        }
+        durable.compact(|roll| {
+            let _writer = self.writer.lock();
+            let first_segment = roll()?;
+            Ok((self.state.load_full(), first_segment))
+        })
+    }
+
+    fn maybe_compact_in_background(&self) {
+        let Some(durable) = self.durable_parts() else { return };
+        if !durable.wants_compaction() || self.compacting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(engine) = self.this.upgrade() else { return };
+        let spawned = std::thread::Builder::new().name("stratadb-compactor".into()).spawn(move || {
+            // A failed background compaction leaves the log as it was; a failing disk
+            // shows up as a poisoned log on the next write.
+            let _ = engine.compact();
+            engine.compacting.store(false, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            self.compacting.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts a new handle.
+    pub(crate) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Releases a handle; the last one closes the engine: final fsync, flusher
+    /// stopped, directory lock released.
+    pub(crate) fn release_handle(&self) -> Result<()> {
+        if self.handles.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return self.flush();
+        }
+        let _writer = self.writer.lock();
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Durable(durable) => durable.close(),
+        }
     }
 }

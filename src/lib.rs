@@ -13,6 +13,7 @@
 
 pub mod branch_ops;
 pub mod commit;
+pub mod durability;
 pub mod engine;
 pub mod error;
 pub mod json_path;
@@ -20,9 +21,11 @@ pub mod keys;
 pub mod limits;
 pub mod model;
 pub mod session;
+pub mod storage;
 pub mod value;
 pub mod vector_index;
 
+pub use durability::OpenOptions;
 pub use engine::{Durability, Engine};
 pub use error::{Error, ErrorKind, Result};
 pub use session::Session;

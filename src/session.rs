@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 
 use crate::branch_ops::{self, DiffReport, MergeReport, MergeStrategy};
 use crate::commit::{apply, Commit, CommitBody, Mutation};
+use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
 use crate::error::{Error, Result};
 use crate::json_path::{self, JsonPath};
@@ -84,6 +85,12 @@ pub struct DatabaseInfo {
     pub durability: &'static str,
     pub last_version: u64,
     pub read_only: bool,
+    /// Bytes of log written since the last snapshot.
+    pub log_bytes: u64,
+    /// What recovery found when the database was opened (durable databases).
+    pub recovery: Option<RecoveryReport>,
+    /// Why the database stopped accepting writes, if it did.
+    pub poisoned: Option<String>,
 }
 
 /// What `txn_info()` reports.
@@ -227,6 +234,7 @@ pub struct Session {
     engine: Arc<Engine>,
     context: Mutex<Context>,
     closed: AtomicBool,
+    read_only: bool,
 }
 
 impl Session {
@@ -237,10 +245,18 @@ impl Session {
 
     /// A new handle on `engine`, at the default branch and space.
     pub fn attach(engine: Arc<Engine>) -> Session {
+        Session::attach_with(engine, false)
+    }
+
+    /// A new handle on `engine`; a `read_only` handle refuses writes even when the
+    /// engine accepts them.
+    pub fn attach_with(engine: Arc<Engine>, read_only: bool) -> Session {
+        engine.add_handle();
         Session {
             engine,
             context: Mutex::new(Context { branch: Name::from(DEFAULT), space: Name::from(DEFAULT), transaction: None }),
             closed: AtomicBool::new(false),
+            read_only,
         }
     }
 
@@ -250,14 +266,14 @@ impl Session {
 
     // ----- lifetime -------------------------------------------------------------
 
-    /// Flushes and marks the handle closed. Closing twice is fine. An open
-    /// transaction is rolled back.
+    /// Flushes and marks the handle closed; the last handle on an engine closes it and
+    /// releases the directory. Closing twice is fine. An open transaction is rolled back.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         self.context.lock().transaction = None;
-        self.engine.flush()
+        self.engine.release_handle()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -267,6 +283,14 @@ impl Session {
     fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             return Err(Error::state("the database handle is closed"));
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.read_only || self.engine.read_only() {
+            return Err(Error::access_denied("the database was opened read-only; writes are not allowed"));
         }
         Ok(())
     }
@@ -295,7 +319,7 @@ impl Session {
     /// them to the open transaction. Returns the version (provisional inside a
     /// transaction) or `None` when the builder produced no mutation.
     fn write<R>(&self, build: impl FnOnce(&WriteTarget) -> Result<(Vec<Mutation>, R)>) -> Result<(Option<u64>, R)> {
-        self.check_open()?;
+        self.check_writable()?;
         let mut context = self.context.lock();
         let space = context.space.clone();
         if let Some(transaction) = context.transaction.as_mut() {
@@ -347,7 +371,7 @@ impl Session {
 
     /// Branch operations run outside transactions only.
     fn branch_operation<R>(&self, build: impl FnOnce(&DbState) -> Result<(Option<CommitBody>, R)>) -> Result<(Option<u64>, R)> {
-        self.check_open()?;
+        self.check_writable()?;
         if self.context.lock().transaction.is_some() {
             return Err(Error::state("branch operations are not allowed inside a transaction; commit or roll back first"));
         }
@@ -1094,15 +1118,19 @@ impl Session {
     pub fn info(&self) -> Result<DatabaseInfo> {
         self.check_open()?;
         let state = self.engine.snapshot();
+        let durable = self.engine.durable_parts();
         Ok(DatabaseInfo {
             version: PACKAGE_VERSION,
             uptime_secs: self.engine.uptime_secs(),
             branch_count: state.branches.len(),
             total_keys: state.branches.values().map(BranchState::live_record_count).sum(),
-            path: self.engine.path().map(str::to_owned),
+            path: durable.map(|d| d.directory().display().to_string()),
             durability: self.engine.durability().as_str(),
             last_version: state.last_version,
-            read_only: self.engine.read_only(),
+            read_only: self.read_only || self.engine.read_only(),
+            log_bytes: durable.map_or(0, Durable::log_bytes),
+            recovery: durable.map(|d| d.recovery_report().clone()),
+            poisoned: durable.and_then(Durable::poisoned),
         })
     }
 
@@ -1111,10 +1139,11 @@ impl Session {
         self.engine.flush()
     }
 
-    /// Writes a snapshot and drops the log it covers (durable databases); applies retention.
+    /// Writes a snapshot and drops the log it covers (durable databases; a no-op in
+    /// memory).
     pub fn compact(&self) -> Result<()> {
         self.check_open()?;
-        self.engine.flush()
+        self.engine.compact()
     }
 
     /// Applies the retention policy. With the default policy (keep all history) this
@@ -1122,6 +1151,13 @@ impl Session {
     pub fn retention_apply(&self) -> Result<()> {
         self.check_open()?;
         Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A handle dropped without close() still releases its engine (flushing it).
+        let _ = self.close();
     }
 }
 

@@ -1,0 +1,120 @@
+//! `strata.toml`: the per-directory configuration.
+//!
+//! A new database directory gets a commented default file. An existing file is read
+//! and never rewritten. Unknown keys are ignored (as the published package does), so a
+//! file written for a newer version still opens; a known key with a bad value is a
+//! `ValidationError` naming the file, the key and the allowed values.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::engine::Durability;
+use crate::error::{Error, Result};
+use crate::storage::{self, Storage};
+
+/// The file name inside the database directory.
+pub const CONFIG_FILE: &str = "strata.toml";
+
+/// Log size past which a compaction starts by itself, by default.
+pub const AUTO_COMPACT_LOG_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+/// The text written into a new directory.
+pub const DEFAULT_CONFIG_TEXT: &str = r#"# StrataDB configuration for this database directory.
+#
+# durability: how far a write gets before the call returns.
+#   "always"   - fsync before every write returns; nothing acknowledged is ever lost
+#   "standard" - written to the OS before returning, fsync at least every 100 ms and
+#                on flush()/close(); a power loss may lose the last ~100 ms
+#   "none"     - fsync only on flush()/close()
+durability = "standard"
+
+# Compact (snapshot the state and drop the covered log) once the log holds this
+# many bytes.
+# auto_compact_log_bytes = 67108864
+"#;
+
+/// Settings read from `strata.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub durability: Durability,
+    pub auto_compact_log_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { durability: Durability::Standard, auto_compact_log_bytes: AUTO_COMPACT_LOG_BYTES_DEFAULT }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    durability: Option<String>,
+    auto_compact_log_bytes: Option<u64>,
+}
+
+impl Config {
+    /// Parses the text of a config file; `source` names it in messages.
+    pub fn parse(text: &str, source: &str) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|error| Error::validation(format!("cannot parse {source}: {}", error.message())))?;
+        let mut config = Config::default();
+        if let Some(durability) = raw.durability {
+            config.durability = Durability::parse(&durability)
+                .map_err(|error| Error::validation(format!("{source}: {}", error.message())))?;
+        }
+        if let Some(bytes) = raw.auto_compact_log_bytes {
+            if bytes < 4096 {
+                return Err(Error::validation(format!(
+                    "{source}: auto_compact_log_bytes = {bytes} is below the minimum of 4096"
+                )));
+            }
+            config.auto_compact_log_bytes = bytes;
+        }
+        Ok(config)
+    }
+
+    /// Reads the directory's config file, writing the default one first if there is
+    /// none (unless `read_only`).
+    pub fn load_or_create(storage: &dyn Storage, directory: &Path, read_only: bool) -> Result<Config> {
+        let path = directory.join(CONFIG_FILE);
+        if !storage.exists(&path) {
+            if !read_only {
+                storage::write_atomically(storage, &path, DEFAULT_CONFIG_TEXT.as_bytes())
+                    .map_err(|error| Error::io(format!("cannot write {}: {error}", path.display())))?;
+            }
+            return Ok(Config::default());
+        }
+        let bytes = storage.read(&path).map_err(|error| Error::io(format!("cannot read {}: {error}", path.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::validation(format!("{} is not valid UTF-8", path.display())))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_default_text_parses_to_the_defaults() {
+        assert_eq!(Config::parse(DEFAULT_CONFIG_TEXT, "strata.toml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn config_reads_each_durability_and_ignores_unknown_keys() {
+        let config = Config::parse("durability = \"always\"\nfuture_key = 3\n[section]\nx = 1\n", "t").unwrap();
+        assert_eq!(config.durability, Durability::Always);
+        assert_eq!(Config::parse("", "t").unwrap(), Config::default());
+        assert_eq!(Config::parse("durability = \"none\"", "t").unwrap().durability, Durability::None);
+    }
+
+    #[test]
+    fn config_rejects_bad_values_naming_the_file() {
+        let error = Config::parse("durability = \"bogus\"", "/db/strata.toml").unwrap_err();
+        assert!(error.message().contains("/db/strata.toml") && error.message().contains("bogus"), "{}", error.message());
+        assert!(Config::parse("durability = 5", "t").is_err());
+        assert!(Config::parse("durability = ", "t").is_err());
+        assert!(Config::parse("auto_compact_log_bytes = 1", "t").is_err());
+    }
+}

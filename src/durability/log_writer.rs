@@ -1,0 +1,384 @@
+//! The write-ahead log writer: one framed record per commit, segment files that roll at
+//! a size limit, the three durability modes, group commit, and fail-stop poisoning.
+//!
+//! Protocol (docs/durability.md gives every fsync and why):
+//! - `append` runs under the engine's writer lock, so records reach the segment in
+//!   version order. It encodes the commit, frames it (wal-format), and writes it to the
+//!   OS with one `write`. In `"standard"` and `"none"` mode the commit is acknowledged
+//!   then; a process crash keeps it (the OS has it), a power loss may not.
+//! - In `"always"` mode the committer then waits in `await_durable`: the first waiter
+//!   becomes the leader and fsyncs the active segment for everyone written so far;
+//!   the others wait for it (group commit). An fsync error wakes every waiter with it.
+//! - A segment is sealed by an fsync before the next one is created; the new segment's
+//!   header is fsynced, then its directory, before any record goes into it.
+//! - After a failed write or fsync the log is poisoned: nothing more is appended and
+//!   every later write fails with an `IoError` saying why, until the database is
+//!   reopened (recovery then decides from what is on disk).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use wal_format::{RecordType, SegmentEncoder, SegmentHeader};
+
+use crate::commit::{Commit, CommitLog};
+use crate::engine::Durability;
+use crate::error::{Error, Result};
+use crate::storage::{Storage, StorageFile};
+
+/// How often the `"standard"` mode flusher fsyncs, at the latest.
+pub const FLUSH_INTERVAL_MS: u64 = 100;
+
+/// The file name of segment `sequence`.
+pub fn segment_file_name(sequence: u64) -> String {
+    format!("{sequence:020}.log")
+}
+
+/// The sequence number in a segment file name, if it is one.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A random 64-bit salt for a new segment (no cryptographic strength needed: it only
+/// has to differ between files).
+pub fn random_salt() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(crate::engine::now_micros());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// Where appends go: the open segment.
+pub struct ActiveSegment {
+    pub file: Arc<dyn StorageFile>,
+    pub sequence: u64,
+    pub encoder: SegmentEncoder,
+    /// Version of the last record in the log (or before it, for a new segment).
+    pub last_version: u64,
+}
+
+struct Active {
+    segment: ActiveSegment,
+    buffer: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    written_version: u64,
+    durable_version: u64,
+    syncing: bool,
+    poisoned: Option<String>,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    directory: PathBuf,
+    durability: Durability,
+    segment_bytes_target: u64,
+    active: Mutex<Active>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    /// Bytes in the log since the last snapshot (drives automatic compaction).
+    log_bytes: AtomicU64,
+    stop: AtomicBool,
+    stop_signal: Condvar,
+    stop_lock: Mutex<()>,
+}
+
+/// The durable [`CommitLog`].
+pub struct LogWriter {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl LogWriter {
+    /// A writer appending to `segment` in `directory` (the `wal/` folder).
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        directory: PathBuf,
+        durability: Durability,
+        segment_bytes_target: u64,
+        segment: ActiveSegment,
+        log_bytes: u64,
+    ) -> LogWriter {
+        let last_version = segment.last_version;
+        let shared = Arc::new(Shared {
+            storage,
+            directory,
+            durability,
+            segment_bytes_target,
+            active: Mutex::new(Active { segment, buffer: Vec::new(), payload: Vec::new() }),
+            sync: Mutex::new(SyncState { written_version: last_version, durable_version: last_version, ..SyncState::default() }),
+            synced: Condvar::new(),
+            log_bytes: AtomicU64::new(log_bytes),
+            stop: AtomicBool::new(false),
+            stop_signal: Condvar::new(),
+            stop_lock: Mutex::new(()),
+        });
+        let flusher = (durability == Durability::Standard).then(|| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("stratadb-flusher".into())
+                .spawn(move || shared.run_flusher())
+                .ok()
+        });
+        LogWriter { shared, flusher: Mutex::new(flusher.flatten()) }
+    }
+
+    /// Bytes appended since the last snapshot.
+    pub fn log_bytes(&self) -> u64 {
+        self.shared.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Why the log stopped accepting writes, if it did.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.sync.lock().poisoned.clone()
+    }
+
+    /// Seals the active segment and starts the next one; returns the new segment's
+    /// sequence number. Everything before it is durable when this returns. Called
+    /// under the engine's writer lock (compaction).
+    pub fn roll(&self) -> Result<u64> {
+        self.shared.check_poisoned()?;
+        let mut active = self.shared.active.lock();
+        let result = self.shared.roll(&mut active);
+        if let Err(error) = &result {
+            self.shared.poison(error.message());
+        }
+        result
+    }
+
+    /// Notes that a snapshot now covers everything before the active segment.
+    pub fn reset_log_bytes(&self) {
+        self.shared.log_bytes.store(0, Ordering::Relaxed);
+    }
+
+    /// The active segment's sequence number.
+    pub fn active_sequence(&self) -> u64 {
+        self.shared.active.lock().segment.sequence
+    }
+
+    /// Stops the flusher and makes everything durable. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            let _guard = self.shared.stop_lock.lock();
+            self.shared.stop_signal.notify_all();
+        }
+        if let Some(handle) = self.flusher.lock().take() {
+            let _ = handle.join();
+        }
+        if self.shared.sync.lock().poisoned.is_some() {
+            return Ok(());
+        }
+        self.shared.sync_now().map(|_| ())
+    }
+
+    /// The directory holding the segments.
+    pub fn directory(&self) -> &Path {
+        &self.shared.directory
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl Shared {
+    fn check_poisoned(&self) -> Result<()> {
+        match &self.sync.lock().poisoned {
+            Some(reason) => Err(poisoned_error(reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, reason: &str) {
+        let mut sync = self.sync.lock();
+        if sync.poisoned.is_none() {
+            sync.poisoned = Some(reason.to_owned());
+        }
+        self.synced.notify_all();
+    }
+
+    fn segment_path(&self, sequence: u64) -> PathBuf {
+        self.directory.join(segment_file_name(sequence))
+    }
+
+    /// Seals the active segment (fsync) and creates the next one, durable before use.
+    fn roll(&self, active: &mut Active) -> Result<u64> {
+        let old = &active.segment;
+        old.file.sync_data().map_err(|error| io_error("fsync of the log segment before rolling", &self.segment_path(old.sequence), error))?;
+        let sealed_version = old.last_version;
+        let sequence = old.sequence + 1;
+        let segment = create_segment(self.storage.as_ref(), &self.directory, sequence, sealed_version)?;
+        active.segment = segment;
+        let mut sync = self.sync.lock();
+        sync.durable_version = sync.durable_version.max(sealed_version);
+        self.synced.notify_all();
+        Ok(sequence)
+    }
+
+    /// fsyncs the active segment; returns the version now durable.
+    fn sync_now(&self) -> Result<u64> {
+        let (file, sequence, end, target) = {
+            let active = self.active.lock();
+            let target = self.sync.lock().written_version;
+            (Arc::clone(&active.segment.file), active.segment.sequence, active.segment.encoder.end_offset(), target)
+        };
+        if let Err(error) = file.sync_data() {
+            let error = io_error("fsync of the log", &self.segment_path(sequence), error);
+            self.poison(error.message());
+            return Err(error);
+        }
+        {
+            let mut active = self.active.lock();
+            if active.segment.sequence == sequence {
+                // `end` is a frame boundary no later than the encoder's end.
+                let _ = active.segment.encoder.mark_synced(end);
+            }
+        }
+        let mut sync = self.sync.lock();
+        sync.durable_version = sync.durable_version.max(target);
+        self.synced.notify_all();
+        Ok(target)
+    }
+
+    /// Waits until `version` is durable, leading an fsync if nobody else is.
+    fn wait_for(&self, version: u64) -> Result<()> {
+        let mut sync = self.sync.lock();
+        loop {
+            if sync.durable_version >= version {
+                return Ok(());
+            }
+            if let Some(reason) = &sync.poisoned {
+                return Err(poisoned_error(reason));
+            }
+            if sync.syncing {
+                self.synced.wait(&mut sync);
+                continue;
+            }
+            sync.syncing = true;
+            drop(sync);
+            let result = self.sync_now();
+            sync = self.sync.lock();
+            sync.syncing = false;
+            self.synced.notify_all();
+            result?;
+        }
+    }
+
+    fn run_flusher(&self) {
+        let interval = Duration::from_millis(FLUSH_INTERVAL_MS);
+        loop {
+            {
+                let mut guard = self.stop_lock.lock();
+                if self.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                self.stop_signal.wait_for(&mut guard, interval);
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let behind = {
+                let sync = self.sync.lock();
+                sync.poisoned.is_none() && sync.written_version > sync.durable_version && !sync.syncing
+            };
+            if behind {
+                let target = self.sync.lock().written_version;
+                // A failure poisons the log; the next write reports it.
+                let _ = self.wait_for(target);
+            }
+        }
+    }
+}
+
+impl CommitLog for LogWriter {
+    fn append(&self, commit: &Commit) -> Result<()> {
+        let shared = &self.shared;
+        shared.check_poisoned()?;
+        let mut guard = shared.active.lock();
+        let active = &mut *guard;
+        active.payload.clear();
+        let payload = std::mem::take(&mut active.payload);
+        let payload = postcard::to_extend(commit, payload)
+            .map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))?;
+        let frame_bytes = (wal_format::FRAME_HEADER_BYTES + payload.len()) as u64;
+        let header_end = wal_format::SEGMENT_HEADER_BYTES as u64;
+        if active.segment.encoder.end_offset() > header_end
+            && active.segment.encoder.end_offset() + frame_bytes > shared.segment_bytes_target
+        {
+            if let Err(error) = shared.roll(active) {
+                shared.poison(error.message());
+                active.payload = payload;
+                return Err(error);
+            }
+        }
+        active.buffer.clear();
+        let appended = active.segment.encoder.append(RecordType::Commit, commit.version, &payload, &mut active.buffer);
+        active.payload = payload;
+        if let Err(error) = appended {
+            return Err(Error::validation(format!("commit {} cannot be logged: {error}", commit.version)));
+        }
+        if let Err(error) = active.segment.file.append(&active.buffer) {
+            let error = io_error("write to the log", &shared.segment_path(active.segment.sequence), error);
+            shared.poison(error.message());
+            return Err(error);
+        }
+        active.segment.last_version = commit.version;
+        shared.log_bytes.fetch_add(active.buffer.len() as u64, Ordering::Relaxed);
+        shared.sync.lock().written_version = commit.version;
+        Ok(())
+    }
+
+    fn await_durable(&self, version: u64) -> Result<()> {
+        if self.shared.durability != Durability::Always {
+            return Ok(());
+        }
+        self.shared.wait_for(version)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shared.check_poisoned()?;
+        let target = self.shared.sync.lock().written_version;
+        self.shared.wait_for(target)
+    }
+}
+
+/// Creates segment `sequence` whose first record follows `previous_version`: writes
+/// and fsyncs its header, then fsyncs the directory so the file itself survives.
+pub fn create_segment(storage: &dyn Storage, directory: &Path, sequence: u64, previous_version: u64) -> Result<ActiveSegment> {
+    let path = directory.join(segment_file_name(sequence));
+    let header = SegmentHeader { sequence, salt: random_salt(), previous_version };
+    let mut bytes = Vec::with_capacity(wal_format::SEGMENT_HEADER_BYTES);
+    let encoder = SegmentEncoder::new(&header, &mut bytes);
+    let file: Arc<dyn StorageFile> = Arc::from(storage.create(&path).map_err(|e| io_error("create", &path, e))?);
+    file.append(&bytes).map_err(|e| io_error("write the header of", &path, e))?;
+    file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
+    storage.sync_directory(directory).map_err(|e| io_error("fsync the directory of", &path, e))?;
+    Ok(ActiveSegment { file, sequence, encoder, last_version: previous_version })
+}
+
+/// An `IoError` that says what failed on which file.
+pub fn io_error(what: &str, path: &Path, error: std::io::Error) -> Error {
+    Error::io(format!("{what} {} failed: {error}", path.display()))
+}
+
+fn poisoned_error(reason: &str) -> Error {
+    Error::io(format!(
+        "the database stopped accepting writes after a storage failure ({reason}); reopen it to recover from what is on disk"
+    ))
+}

@@ -1,0 +1,258 @@
+//! Recovery on open: load the manifest's snapshot, replay the log after it, and decide
+//! for every defect whether it is a crash leftover (repair) or damage (refuse).
+//!
+//! The decision table lives in docs/recovery.md and is mirrored by tests. In short: a
+//! torn or unwritten tail of the LAST segment is what a crash leaves, so it is cut off
+//! (and reported in `info()`); anything else — damage inside a sealed segment, a
+//! checksum failure followed by valid frames, a missing segment, a gap in versions, a
+//! damaged snapshot or manifest, a file from a newer format — refuses to open with an
+//! `IoError` that names the file and the offset. Read-only opens never repair: they
+//! ignore a torn tail in memory and leave the files as they are.
+
+use std::path::{Path, PathBuf};
+
+use wal_format::{FrameOutcome, SegmentDecoder, SegmentOpen};
+
+use crate::commit::{apply, Commit};
+use crate::durability::log_writer::{create_segment, io_error, parse_segment_file_name, ActiveSegment};
+use crate::durability::snapshot;
+use crate::engine::now_micros;
+use crate::error::{Error, Result};
+use crate::model::DbState;
+use crate::storage::Storage;
+
+/// What recovery found and did, reported by `info()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// The version the loaded snapshot covers, if there was one.
+    pub snapshot_version: Option<u64>,
+    /// Log records replayed after the snapshot.
+    pub commits_replayed: u64,
+    /// Segments read.
+    pub segments_replayed: u64,
+    /// A torn tail cut off the last segment: "file at offset N (M bytes)".
+    pub truncated_tail: Option<String>,
+    /// Leftover files removed (temporary files, segments a compaction had covered,
+    /// a segment whose creation a crash interrupted).
+    pub removed_files: Vec<String>,
+}
+
+/// The state rebuilt from disk, and where the log continues.
+pub struct Recovered {
+    pub state: DbState,
+    /// The segment to append to (`None` when read-only).
+    pub active: Option<ActiveSegment>,
+    /// Bytes of log after the snapshot.
+    pub log_bytes: u64,
+    pub report: RecoveryReport,
+}
+
+/// Rebuilds the state of the database in `directory`.
+pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Result<Recovered> {
+    let wal = directory.join(super::WAL_DIRECTORY);
+    let snapshots = directory.join(super::SNAPSHOT_DIRECTORY);
+    let mut report = RecoveryReport::default();
+    if !read_only {
+        for folder in [directory, wal.as_path(), snapshots.as_path()] {
+            remove_temporary_files(storage, folder, &mut report)?;
+        }
+    }
+
+    let manifest = snapshot::read_manifest(storage, directory)?;
+    let live_snapshot = manifest.as_ref().and_then(|m| m.snapshot);
+    let mut state = match &live_snapshot {
+        Some(reference) => {
+            report.snapshot_version = Some(reference.covered_version);
+            snapshot::load(storage, &snapshots, reference)?
+        }
+        None => DbState::new(now_micros()),
+    };
+    let first_segment = manifest.as_ref().map_or(1, |m| m.first_segment);
+    if !read_only {
+        let live_name = live_snapshot.map(|reference| snapshot::snapshot_file_name(reference.id));
+        remove_stale_snapshots(storage, &snapshots, live_name.as_deref(), &mut report)?;
+    }
+
+    let mut sequences = list_segments(storage, &wal)?;
+    sequences.sort_unstable();
+    // Segments before the manifest's first one were covered by its snapshot; a crash
+    // interrupted their removal.
+    let (covered, live): (Vec<u64>, Vec<u64>) = sequences.into_iter().partition(|&s| s < first_segment);
+    if !read_only {
+        for sequence in covered {
+            let path = wal.join(super::log_writer::segment_file_name(sequence));
+            storage.remove(&path).map_err(|e| io_error("remove the covered segment", &path, e))?;
+            report.removed_files.push(path.display().to_string());
+        }
+    }
+    if let Some(&first) = live.first() {
+        if first != first_segment {
+            return Err(Error::io(format!(
+                "log segment {} is missing from {} (the log must continue from segment {first_segment}; found {first})",
+                super::log_writer::segment_file_name(first_segment),
+                wal.display()
+            )));
+        }
+    }
+    for pair in live.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(Error::io(format!(
+                "log segment {} is missing from {}",
+                super::log_writer::segment_file_name(pair[0] + 1),
+                wal.display()
+            )));
+        }
+    }
+
+    let mut active = None;
+    let mut log_bytes = 0u64;
+    for (index, &sequence) in live.iter().enumerate() {
+        let last = index + 1 == live.len();
+        let path = wal.join(super::log_writer::segment_file_name(sequence));
+        let bytes = storage.read(&path).map_err(|e| io_error("read", &path, e))?;
+        let decoder = match SegmentDecoder::open(&bytes) {
+            Ok(SegmentOpen::Ready(decoder)) => decoder,
+            Ok(SegmentOpen::Unwritten { cause }) if last => {
+                // A crash interrupted the creation of the newest segment: nothing in it
+                // was ever acknowledged. Remove it; a fresh one is created below.
+                if !read_only {
+                    storage.remove(&path).map_err(|e| io_error("remove the unfinished segment", &path, e))?;
+                    storage.sync_directory(&wal).map_err(|e| io_error("fsync", &wal, e))?;
+                    report.removed_files.push(format!("{} ({cause})", path.display()));
+                }
+                break;
+            }
+            Ok(SegmentOpen::Unwritten { cause }) => {
+                return Err(Error::io(format!("{} at offset 0: damaged segment header ({cause})", path.display())));
+            }
+            Err(cause) => return Err(Error::io(format!("{}: {cause}", path.display()))),
+        };
+        let header = *decoder.header();
+        if header.sequence != sequence {
+            return Err(Error::io(format!(
+                "{} at offset 0: the header says segment {}, the file name says {sequence}",
+                path.display(),
+                header.sequence
+            )));
+        }
+        if header.previous_version != state.last_version {
+            return Err(Error::io(format!(
+                "{} at offset 0: the segment continues from version {}, but the log before it ends at version {}",
+                path.display(),
+                header.previous_version,
+                state.last_version
+            )));
+        }
+        report.segments_replayed += 1;
+        let mut decoder = decoder;
+        loop {
+            match decoder.next_frame() {
+                FrameOutcome::Frame(frame) => {
+                    let commit: Commit = postcard::from_bytes(frame.payload).map_err(|error| {
+                        Error::io(format!("{} at offset {}: undecodable log record: {error}", path.display(), frame.offset))
+                    })?;
+                    if commit.version != frame.version || commit.version != state.last_version + 1 {
+                        return Err(Error::io(format!(
+                            "{} at offset {}: log record has version {} where version {} was expected",
+                            path.display(),
+                            frame.offset,
+                            commit.version,
+                            state.last_version + 1
+                        )));
+                    }
+                    state = apply(&state, &commit).map_err(|error| {
+                        Error::io(format!(
+                            "{} at offset {}: log record {} does not apply: {}",
+                            path.display(),
+                            frame.offset,
+                            commit.version,
+                            error.message()
+                        ))
+                    })?;
+                    report.commits_replayed += 1;
+                }
+                FrameOutcome::CleanEnd => break,
+                FrameOutcome::TornTail { offset, reason } if last => {
+                    let dropped = bytes.len() as u64 - offset;
+                    report.truncated_tail = Some(format!(
+                        "{} at offset {offset}: {dropped} bytes cut off ({reason})",
+                        path.display()
+                    ));
+                    if !read_only {
+                        let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;
+                        file.set_len(offset).map_err(|e| io_error("truncate", &path, e))?;
+                        file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
+                    }
+                    break;
+                }
+                FrameOutcome::TornTail { offset, reason } => {
+                    return Err(Error::io(format!(
+                        "{} at offset {offset}: a sealed segment ends in a damaged record ({reason})",
+                        path.display()
+                    )));
+                }
+                FrameOutcome::Corrupt { offset, reason, proven_by } => {
+                    let proof = proven_by
+                        .map(|later| format!("; the record at offset {later} proves the damaged bytes had been synced"))
+                        .unwrap_or_default();
+                    return Err(Error::io(format!("{} at offset {offset}: corrupt log record ({reason}){proof}", path.display())));
+                }
+            }
+        }
+        log_bytes += decoder.position();
+        if last && !read_only {
+            let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;
+            active = Some(ActiveSegment {
+                file: std::sync::Arc::from(file),
+                sequence,
+                encoder: decoder.resume_encoder(),
+                last_version: state.last_version,
+            });
+        }
+    }
+
+    if active.is_none() && !read_only {
+        // No segment to continue (new database, or the newest one was unfinished).
+        // The newest segment was unfinished and removed: reuse its number.
+        let next = live.last().copied().unwrap_or(first_segment);
+        storage.create_dir_all(&wal).map_err(|e| io_error("create", &wal, e))?;
+        active = Some(create_segment(storage, &wal, next, state.last_version)?);
+    }
+    Ok(Recovered { state, active, log_bytes, report })
+}
+
+fn list_segments(storage: &dyn Storage, wal: &Path) -> Result<Vec<u64>> {
+    if !storage.exists(wal) {
+        return Ok(Vec::new());
+    }
+    let names = storage.list(wal).map_err(|e| io_error("list", wal, e))?;
+    Ok(names.iter().filter_map(|name| parse_segment_file_name(name)).collect())
+}
+
+fn remove_temporary_files(storage: &dyn Storage, folder: &Path, report: &mut RecoveryReport) -> Result<()> {
+    if !storage.exists(folder) {
+        return Ok(());
+    }
+    let names = storage.list(folder).map_err(|e| io_error("list", folder, e))?;
+    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
+        let path: PathBuf = folder.join(name);
+        storage.remove(&path).map_err(|e| io_error("remove the leftover", &path, e))?;
+        report.removed_files.push(path.display().to_string());
+    }
+    Ok(())
+}
+
+/// Removes snapshot files other than the live one: a compaction wrote them but a crash
+/// kept the manifest from switching, or the switch happened and removal did not.
+fn remove_stale_snapshots(storage: &dyn Storage, snapshots: &Path, live: Option<&str>, report: &mut RecoveryReport) -> Result<()> {
+    if !storage.exists(snapshots) {
+        return Ok(());
+    }
+    let names = storage.list(snapshots).map_err(|e| io_error("list", snapshots, e))?;
+    for name in names.iter().filter(|n| Some(n.as_str()) != live && snapshot::is_snapshot_file_name(n)) {
+        let path = snapshots.join(name);
+        storage.remove(&path).map_err(|e| io_error("remove the replaced snapshot", &path, e))?;
+        report.removed_files.push(path.display().to_string());
+    }
+    Ok(())
+}

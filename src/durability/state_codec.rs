@@ -1,0 +1,289 @@
+//! The records a snapshot (and a bundle) holds, and how a whole state is written as a
+//! stream of them and rebuilt from one.
+//!
+//! Records come in a fixed nesting order: one `Database` record, then per branch a
+//! `Branch` record followed by its spaces; per space a `Space` record followed by its
+//! chains, its events in sequence order, and its collections, each `Collection`
+//! followed by its vector chains. Records after a `Branch`/`Space`/`Collection` belong
+//! to it, which keeps names out of every record. Chains list versions oldest first.
+//! Persisted with postcard: only ever append enum variants.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue};
+use crate::value::Value;
+use crate::vector_index::{Metric, VectorIndex};
+
+/// Which map of a space a value chain belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainKind {
+    Kv,
+    Cell,
+    Document,
+}
+
+/// One version of a value chain: (version, timestamp, value or tombstone).
+pub type ValueVersion = (u64, u64, Option<Value>);
+/// One version of a vector chain.
+pub type VectorVersion = (u64, u64, Option<(Vec<f32>, Option<Value>)>);
+
+/// One record of a state stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StateRecord {
+    Database { last_version: u64, last_timestamp: u64 },
+    Branch {
+        name: String,
+        created_version: u64,
+        created_at: u64,
+        updated_version: u64,
+        updated_at: u64,
+        parent: Option<(String, u64)>,
+        merge_bases: Vec<(String, u64)>,
+    },
+    Space { name: String, created_version: u64 },
+    Chain { kind: ChainKind, key: String, versions: Vec<ValueVersion> },
+    Event { version: u64, timestamp: u64, event_type: String, payload: Value },
+    Collection { name: String, dimension: u32, metric: Metric, created_version: u64 },
+    VectorChain { key: String, versions: Vec<VectorVersion> },
+}
+
+/// Encodes one record.
+pub fn encode(record: &StateRecord) -> Result<Vec<u8>> {
+    postcard::to_allocvec(record).map_err(|error| Error::io(format!("cannot encode a state record: {error}")))
+}
+
+/// Decodes one record.
+pub fn decode(bytes: &[u8]) -> Result<StateRecord> {
+    postcard::from_bytes(bytes).map_err(|error| Error::io(format!("cannot decode a state record: {error}")))
+}
+
+/// Streams every record of `state` into `sink`, in the nesting order.
+pub fn write_state(state: &DbState, sink: &mut dyn FnMut(&StateRecord) -> Result<()>) -> Result<()> {
+    sink(&StateRecord::Database { last_version: state.last_version, last_timestamp: state.last_timestamp })?;
+    for (name, branch) in state.branches.iter() {
+        write_branch(name, branch, sink)?;
+    }
+    Ok(())
+}
+
+/// Streams the records of one branch (its `Branch` record first).
+pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&StateRecord) -> Result<()>) -> Result<()> {
+    let info = &branch.info;
+    sink(&StateRecord::Branch {
+        name: name.to_owned(),
+        created_version: info.created_version,
+        created_at: info.created_at,
+        updated_version: info.updated_version,
+        updated_at: info.updated_at,
+        parent: info.parent.as_ref().map(|(parent, version)| (parent.to_string(), *version)),
+        merge_bases: branch.merge_bases.iter().map(|(other, version)| (other.to_string(), *version)).collect(),
+    })?;
+    for (space_name, space) in branch.spaces.iter() {
+        sink(&StateRecord::Space { name: space_name.to_string(), created_version: space.created_version })?;
+        for (kind, map) in [(ChainKind::Kv, &space.kv), (ChainKind::Cell, &space.cells), (ChainKind::Document, &space.documents)] {
+            for (key, chain) in map.iter() {
+                let mut versions: Vec<ValueVersion> =
+                    chain.iter().map(|node| (node.version(), node.timestamp(), node.value().cloned())).collect();
+                versions.reverse();
+                sink(&StateRecord::Chain { kind, key: key.to_string(), versions })?;
+            }
+        }
+        for event in space.events.entries.iter() {
+            sink(&StateRecord::Event {
+                version: event.version,
+                timestamp: event.timestamp,
+                event_type: event.event_type.to_string(),
+                payload: event.payload.clone(),
+            })?;
+        }
+        for (collection_name, collection) in space.collections.iter() {
+            sink(&StateRecord::Collection {
+                name: collection_name.to_string(),
+                dimension: collection.dimension as u32,
+                metric: collection.metric,
+                created_version: collection.created_version,
+            })?;
+            for (key, chain) in collection.records.iter() {
+                let mut versions: Vec<VectorVersion> = chain
+                    .iter()
+                    .map(|node| {
+                        let value = node.value().map(|v| (v.embedding.to_vec(), v.metadata.clone()));
+                        (node.version(), node.timestamp(), value)
+                    })
+                    .collect();
+                versions.reverse();
+                sink(&StateRecord::VectorChain { key: key.to_string(), versions })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds a state from its records, checking the nesting order and that versions
+/// only grow within a chain; `source` names the file in errors.
+#[derive(Default)]
+pub struct StateBuilder {
+    database: Option<(u64, u64)>,
+    branches: imbl::OrdMap<Name, BranchState>,
+    branch: Option<(Name, BranchState)>,
+    space: Option<(Name, SpaceState)>,
+    collection: Option<(Name, Collection)>,
+}
+
+impl StateBuilder {
+    pub fn new() -> StateBuilder {
+        StateBuilder::default()
+    }
+
+    /// Adds the next record.
+    pub fn push(&mut self, record: StateRecord) -> Result<()> {
+        match record {
+            StateRecord::Database { last_version, last_timestamp } => {
+                if self.database.is_some() {
+                    return Err(order_error("a second database record"));
+                }
+                self.database = Some((last_version, last_timestamp));
+            }
+            StateRecord::Branch { name, created_version, created_at, updated_version, updated_at, parent, merge_bases } => {
+                self.finish_branch();
+                let mut branch = BranchState::new(created_version, created_at, None);
+                branch.spaces = imbl::OrdMap::new();
+                branch.info = Arc::new(BranchInfo {
+                    created_version,
+                    created_at,
+                    updated_version,
+                    updated_at,
+                    parent: parent.map(|(parent, version)| (Name::from(parent.as_str()), version)),
+                });
+                branch.merge_bases =
+                    merge_bases.into_iter().map(|(other, version)| (Name::from(other.as_str()), version)).collect();
+                self.branch = Some((Name::from(name.as_str()), branch));
+            }
+            StateRecord::Space { name, created_version } => {
+                if self.branch.is_none() {
+                    return Err(order_error("a space outside any branch"));
+                }
+                self.finish_space();
+                self.space = Some((Name::from(name.as_str()), SpaceState { created_version, ..SpaceState::default() }));
+            }
+            StateRecord::Chain { kind, key, versions } => {
+                let (_, space) = self.space.as_mut().ok_or_else(|| order_error("a chain outside any space"))?;
+                let chain = build_chain(versions, &key)?;
+                let map = match kind {
+                    ChainKind::Kv => &mut space.kv,
+                    ChainKind::Cell => &mut space.cells,
+                    ChainKind::Document => &mut space.documents,
+                };
+                map.insert(Name::from(key.as_str()), chain);
+            }
+            StateRecord::Event { version, timestamp, event_type, payload } => {
+                let (_, space) = self.space.as_mut().ok_or_else(|| order_error("an event outside any space"))?;
+                let sequence = space.events.entries.len() as u64;
+                let event_type = Name::from(event_type.as_str());
+                space.events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
+                space.events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload }));
+            }
+            StateRecord::Collection { name, dimension, metric, created_version } => {
+                if self.space.is_none() {
+                    return Err(order_error("a collection outside any space"));
+                }
+                self.finish_collection();
+                let dimension = dimension as usize;
+                if dimension == 0 || dimension > crate::limits::VECTOR_DIMENSION_MAX {
+                    return Err(Error::io(format!("collection '{name}' has an invalid dimension {dimension}")));
+                }
+                self.collection = Some((
+                    Name::from(name.as_str()),
+                    Collection {
+                        dimension,
+                        metric,
+                        created_version,
+                        records: imbl::OrdMap::new(),
+                        index: VectorIndex::new(dimension, metric),
+                    },
+                ));
+            }
+            StateRecord::VectorChain { key, versions } => {
+                let (_, collection) =
+                    self.collection.as_mut().ok_or_else(|| order_error("a vector outside any collection"))?;
+                let mut values = Vec::with_capacity(versions.len());
+                for (version, timestamp, value) in versions {
+                    let value = match value {
+                        Some((embedding, metadata)) => {
+                            if embedding.len() != collection.dimension {
+                                return Err(Error::io(format!(
+                                    "vector '{key}' has {} dimensions, its collection {}",
+                                    embedding.len(),
+                                    collection.dimension
+                                )));
+                            }
+                            Some(VectorValue { embedding: Arc::from(embedding), metadata })
+                        }
+                        None => None,
+                    };
+                    values.push((version, timestamp, value));
+                }
+                let chain = build_chain(values, &key)?;
+                if let Some(value) = chain.live() {
+                    collection.index.upsert(&key, &value.embedding, value.metadata.clone());
+                }
+                collection.records.insert(Name::from(key.as_str()), chain);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_collection(&mut self) {
+        if let (Some((name, collection)), Some((_, space))) = (self.collection.take(), self.space.as_mut()) {
+            space.collections.insert(name, collection);
+        }
+    }
+
+    fn finish_space(&mut self) {
+        self.finish_collection();
+        if let (Some((name, space)), Some((_, branch))) = (self.space.take(), self.branch.as_mut()) {
+            branch.spaces.insert(name, space);
+        }
+    }
+
+    fn finish_branch(&mut self) {
+        self.finish_space();
+        if let Some((name, branch)) = self.branch.take() {
+            self.branches.insert(name, branch);
+        }
+    }
+
+    /// The rebuilt state.
+    pub fn finish(mut self) -> Result<DbState> {
+        self.finish_branch();
+        let (last_version, last_timestamp) =
+            self.database.ok_or_else(|| order_error("no database record"))?;
+        Ok(DbState { last_version, last_timestamp, branches: self.branches })
+    }
+
+    /// The branches built so far (for bundles, which hold one branch and no database record).
+    pub fn finish_branches(mut self) -> imbl::OrdMap<Name, BranchState> {
+        self.finish_branch();
+        self.branches
+    }
+}
+
+fn order_error(what: &str) -> Error {
+    Error::io(format!("state records out of order: {what}"))
+}
+
+fn build_chain<T: Clone>(versions: Vec<(u64, u64, Option<T>)>, key: &str) -> Result<Chain<T>> {
+    let mut chain: Option<Chain<T>> = None;
+    for (version, timestamp, value) in versions {
+        if let Some(previous) = &chain {
+            if previous.head().version() >= version {
+                return Err(Error::io(format!("the history of '{key}' is not in increasing version order")));
+            }
+        }
+        chain = Some(Chain::push(chain.as_ref(), version, timestamp, value));
+    }
+    chain.ok_or_else(|| Error::io(format!("the history of '{key}' is empty")))
+}
