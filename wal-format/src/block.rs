@@ -64,7 +64,10 @@ impl TryFrom<u8> for ChunkKind {
         match tag {
             1 => Ok(ChunkKind::Block),
             2 => Ok(ChunkKind::End),
-            _ => Err(UnknownTag { what: "chunk kind", tag }),
+            _ => Err(UnknownTag {
+                what: "chunk kind",
+                tag,
+            }),
         }
     }
 }
@@ -86,7 +89,10 @@ impl TryFrom<u8> for Compression {
         match tag {
             0 => Ok(Compression::Stored),
             1 => Ok(Compression::Lz4),
-            _ => Err(UnknownTag { what: "compression", tag }),
+            _ => Err(UnknownTag {
+                what: "compression",
+                tag,
+            }),
         }
     }
 }
@@ -156,9 +162,7 @@ impl BlockStreamEncoder {
         if target == 0 || target > BLOCK_UNCOMPRESSED_BYTES_MAX {
             return Err(FormatError::InvalidArgument {
                 what: "BlockStreamEncoder::with_block_bytes_target",
-                detail: format!(
-                    "target {target} is outside 1..={BLOCK_UNCOMPRESSED_BYTES_MAX}"
-                ),
+                detail: format!("target {target} is outside 1..={BLOCK_UNCOMPRESSED_BYTES_MAX}"),
             });
         }
         self.block_bytes_target = target as usize;
@@ -227,12 +231,16 @@ impl BlockStreamEncoder {
     fn flush_block(&mut self, out: &mut Vec<u8>) {
         let uncompressed = self.buffer.len();
         self.scratch.clear();
-        self.scratch.resize(lz4_flex::block::get_maximum_output_size(uncompressed), 0);
+        self.scratch
+            .resize(lz4_flex::block::get_maximum_output_size(uncompressed), 0);
         let compressed = lz4_flex::block::compress_into(&self.buffer, &mut self.scratch)
             .ok()
             .filter(|&length| length < uncompressed);
         let (compression, body) = match compressed {
-            Some(length) => (Compression::Lz4, self.scratch.get(..length).unwrap_or_default()),
+            Some(length) => (
+                Compression::Lz4,
+                self.scratch.get(..length).unwrap_or_default(),
+            ),
             None => (Compression::Stored, self.buffer.as_slice()),
         };
         // Both lengths are at most BLOCK_UNCOMPRESSED_BYTES_MAX, which fits a u32:
@@ -478,13 +486,18 @@ impl BlockStreamDecoder {
     }
 
     /// The first `header.body_bytes()` bytes of `body`, or `Truncated`.
-    fn body_prefix<'b>(&self, header: &ChunkHeader, body: &'b [u8]) -> Result<&'b [u8], FormatError> {
-        body.get(..header.body_bytes()).ok_or(FormatError::Truncated {
-            what: self.names.chunk_body,
-            offset: header.offset + to_u64(CHUNK_HEADER_BYTES),
-            needed: u64::from(header.stored),
-            available: to_u64(body.len()),
-        })
+    fn body_prefix<'b>(
+        &self,
+        header: &ChunkHeader,
+        body: &'b [u8],
+    ) -> Result<&'b [u8], FormatError> {
+        body.get(..header.body_bytes())
+            .ok_or(FormatError::Truncated {
+                what: self.names.chunk_body,
+                offset: header.offset + to_u64(CHUNK_HEADER_BYTES),
+                needed: u64::from(header.stored),
+                available: to_u64(body.len()),
+            })
     }
 
     /// Checks a chunk header's checksum, tags, reserved bytes and limits (not its index).
@@ -497,8 +510,10 @@ impl BlockStreamDecoder {
             needed: to_u64(CHUNK_HEADER_BYTES),
             available: to_u64(bytes.len()),
         };
-        let raw: [u8; CHUNK_HEADER_BYTES] =
-            bytes.get(..CHUNK_HEADER_BYTES).and_then(|b| b.try_into().ok()).ok_or_else(truncated)?;
+        let raw: [u8; CHUNK_HEADER_BYTES] = bytes
+            .get(..CHUNK_HEADER_BYTES)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(truncated)?;
         let stored_checksum = u32_at(&raw, HEADER_CHECKSUM_AT).ok_or_else(truncated)?;
         let computed = crc32(&[
             &self.salt.to_le_bytes(),
@@ -644,7 +659,11 @@ impl BlockStreamDecoder {
 /// Rules a checksum-valid chunk header must still satisfy before its lengths are used.
 fn check_chunk_limits(header: &ChunkHeader, what: &'static str) -> Result<(), FormatError> {
     let offset = header.offset;
-    let inconsistent = |detail: String| FormatError::Inconsistent { what, offset, detail };
+    let inconsistent = |detail: String| FormatError::Inconsistent {
+        what,
+        offset,
+        detail,
+    };
     match header.kind {
         ChunkKind::Block => {
             if header.uncompressed > BLOCK_UNCOMPRESSED_BYTES_MAX {
@@ -725,7 +744,11 @@ fn decompress(
                         data.len()
                     ),
                 }),
-                Err(error) => Err(FormatError::Decompress { what, offset, detail: error.to_string() }),
+                Err(error) => Err(FormatError::Decompress {
+                    what,
+                    offset,
+                    detail: error.to_string(),
+                }),
             }
         }
     }
@@ -742,9 +765,15 @@ fn check_records(
     let mut count = 0u32;
     let prefix = RECORD_LENGTH_PREFIX_BYTES as usize;
     while position < data.len() {
-        let inconsistent = |detail: String| FormatError::Inconsistent { what, offset, detail };
+        let inconsistent = |detail: String| FormatError::Inconsistent {
+            what,
+            offset,
+            detail,
+        };
         let length = u32_at(data, position).ok_or_else(|| {
-            inconsistent(format!("a record length prefix at block byte {position} is cut short"))
+            inconsistent(format!(
+                "a record length prefix at block byte {position} is cut short"
+            ))
         })?;
         if length > RECORD_BYTES_MAX {
             return Err(FormatError::LimitExceeded {

@@ -14,8 +14,8 @@
 //!   from [`validate_bundle`], a reported problem).
 
 use crate::block::{
-    decode_all_chunks, validate_chunks, Block, BlockStreamDecoder, BlockStreamEncoder,
-    StreamNames, StreamSummary, ValidationReport,
+    decode_all_chunks, validate_chunks, Block, BlockStreamDecoder, BlockStreamEncoder, StreamNames,
+    StreamSummary, ValidationReport,
 };
 use crate::bytes::{to_u64, u16_at, u32_at, u64_at, u8_at};
 use crate::checksum::crc32;
@@ -123,7 +123,12 @@ impl BundleHeader {
         let stored = u32_at(&raw, CHECKSUM_AT).ok_or_else(truncated)?;
         let computed = crc32(&[raw.get(..CHECKSUM_AT).unwrap_or_default()]);
         if stored != computed {
-            return Err(FormatError::ChecksumMismatch { what, offset: 0, stored, computed });
+            return Err(FormatError::ChecksumMismatch {
+                what,
+                offset: 0,
+                stored,
+                computed,
+            });
         }
         if u8_at(&raw, RESERVED_AT) != Some(0) || u16_at(&raw, RESERVED_WIDE_AT) != Some(0) {
             return Err(FormatError::ReservedNotZero { what, offset: 0 });
@@ -174,7 +179,10 @@ impl BundlePrefix {
     /// Verifies the variable section in the first [`BundlePrefix::variable_bytes`]
     /// bytes of `variable` (later bytes are ignored) and returns the header and the
     /// decoder for the blocks that follow.
-    pub fn finish(self, variable: &[u8]) -> Result<(BundleHeader, BlockStreamDecoder), FormatError> {
+    pub fn finish(
+        self,
+        variable: &[u8],
+    ) -> Result<(BundleHeader, BlockStreamDecoder), FormatError> {
         let what = "bundle header section";
         let offset = to_u64(BUNDLE_FIXED_HEADER_BYTES);
         let length = self.variable_bytes();
@@ -190,18 +198,33 @@ impl BundlePrefix {
         let stored = u32_at(section, metadata_end).unwrap_or_default();
         let computed = crc32(&[covered]);
         if stored != computed {
-            return Err(FormatError::ChecksumMismatch { what, offset, stored, computed });
+            return Err(FormatError::ChecksumMismatch {
+                what,
+                offset,
+                stored,
+                computed,
+            });
         }
         let name = covered.get(..name_end).unwrap_or_default();
         let branch_name = std::str::from_utf8(name)
-            .map_err(|_| FormatError::InvalidUtf8 { what: "branch name", offset })?
+            .map_err(|_| FormatError::InvalidUtf8 {
+                what: "branch name",
+                offset,
+            })?
             .to_owned();
         let metadata = covered.get(name_end..).unwrap_or_default().to_vec();
         let mut header_bytes = Vec::with_capacity(BUNDLE_FIXED_HEADER_BYTES + length);
         header_bytes.extend_from_slice(&self.fixed);
         header_bytes.extend_from_slice(section);
         let decoder = BlockStreamDecoder::new(self.salt, NAMES, &header_bytes);
-        Ok((BundleHeader { salt: self.salt, branch_name, metadata }, decoder))
+        Ok((
+            BundleHeader {
+                salt: self.salt,
+                branch_name,
+                metadata,
+            },
+            decoder,
+        ))
     }
 }
 
@@ -234,7 +257,11 @@ fn begin_decode_file(file: &[u8]) -> Result<(BundleHeader, BlockStreamDecoder), 
 pub fn decode_bundle(file: &[u8]) -> Result<DecodedBundle, FormatError> {
     let (header, decoder) = begin_decode_file(file)?;
     let (blocks, summary) = decode_all_chunks(decoder, file)?;
-    Ok(DecodedBundle { header, summary, blocks })
+    Ok(DecodedBundle {
+        header,
+        summary,
+        blocks,
+    })
 }
 
 /// Checks every checksum of a bundle held in memory and reports every problem found,

@@ -22,7 +22,10 @@ impl TryFrom<u8> for ChecksumType {
     fn try_from(tag: u8) -> Result<Self, Self::Error> {
         match tag {
             1 => Ok(ChecksumType::Crc32),
-            _ => Err(UnknownTag { what: "checksum type", tag }),
+            _ => Err(UnknownTag {
+                what: "checksum type",
+                tag,
+            }),
         }
     }
 }
@@ -52,7 +55,10 @@ mod tests {
         for tag in [0u8, 2, 255] {
             assert_eq!(
                 ChecksumType::try_from(tag),
-                Err(UnknownTag { what: "checksum type", tag })
+                Err(UnknownTag {
+                    what: "checksum type",
+                    tag
+                })
             );
         }
     }

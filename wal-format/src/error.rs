@@ -35,7 +35,9 @@ pub enum FormatError {
         found: Vec<u8>,
     },
     /// The file was written in a format version this build cannot read.
-    #[error("{what} has format version {found}, but this build reads only format version {supported}")]
+    #[error(
+        "{what} has format version {found}, but this build reads only format version {supported}"
+    )]
     UnsupportedVersion {
         /// The file kind.
         what: &'static str,
@@ -45,7 +47,9 @@ pub enum FormatError {
         supported: u16,
     },
     /// The file declares a checksum algorithm this build does not implement.
-    #[error("{what} declares checksum type {found}, but this build knows only checksum type 1 (CRC-32)")]
+    #[error(
+        "{what} declares checksum type {found}, but this build knows only checksum type 1 (CRC-32)"
+    )]
     UnsupportedChecksumType {
         /// The file kind.
         what: &'static str,
@@ -180,6 +184,10 @@ pub struct UnknownTag {
 impl UnknownTag {
     /// Attaches the file offset of the tag byte.
     pub(crate) fn at(self, offset: u64) -> FormatError {
-        FormatError::UnknownTag { what: self.what, offset, tag: self.tag }
+        FormatError::UnknownTag {
+            what: self.what,
+            offset,
+            tag: self.tag,
+        }
     }
 }

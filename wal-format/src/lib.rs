@@ -45,7 +45,9 @@ pub use error::{FormatError, UnknownTag};
 pub use frame::{Frame, FrameDefect, FrameOutcome, RecordType, FRAME_HEADER_BYTES};
 pub use manifest::{Manifest, SnapshotRef, MANIFEST_BYTES};
 pub use preamble::FORMAT_VERSION;
-pub use segment::{SegmentDecoder, SegmentEncoder, SegmentHeader, SegmentOpen, SEGMENT_HEADER_BYTES};
+pub use segment::{
+    SegmentDecoder, SegmentEncoder, SegmentHeader, SegmentOpen, SEGMENT_HEADER_BYTES,
+};
 pub use snapshot::{
     decode_snapshot, validate_snapshot, DecodedSnapshot, SnapshotHeader, SNAPSHOT_HEADER_BYTES,
 };

@@ -39,7 +39,10 @@ impl TryFrom<u8> for SnapshotSlot {
         match tag {
             0 => Ok(SnapshotSlot::Absent),
             1 => Ok(SnapshotSlot::Present),
-            _ => Err(UnknownTag { what: "manifest snapshot slot", tag }),
+            _ => Err(UnknownTag {
+                what: "manifest snapshot slot",
+                tag,
+            }),
         }
     }
 }
@@ -76,7 +79,14 @@ impl Manifest {
         out.extend_from_slice(&self.generation.to_le_bytes());
         let (slot, snapshot) = match self.snapshot {
             Some(snapshot) => (SnapshotSlot::Present, snapshot),
-            None => (SnapshotSlot::Absent, SnapshotRef { id: 0, covered_version: 0, salt: 0 }),
+            None => (
+                SnapshotSlot::Absent,
+                SnapshotRef {
+                    id: 0,
+                    covered_version: 0,
+                    salt: 0,
+                },
+            ),
         };
         out.push(slot as u8);
         out.extend_from_slice(&[0; 3]);
@@ -111,9 +121,16 @@ impl Manifest {
         let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
         let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
         if stored != computed {
-            return Err(FormatError::ChecksumMismatch { what, offset: 0, stored, computed });
+            return Err(FormatError::ChecksumMismatch {
+                what,
+                offset: 0,
+                stored,
+                computed,
+            });
         }
-        let reserved = bytes.get(RESERVED_WIDE_AT..SNAPSHOT_ID_AT).ok_or_else(truncated)?;
+        let reserved = bytes
+            .get(RESERVED_WIDE_AT..SNAPSHOT_ID_AT)
+            .ok_or_else(truncated)?;
         if u8_at(bytes, RESERVED_AT) != Some(0) || !all_zero(reserved) {
             return Err(FormatError::ReservedNotZero { what, offset: 0 });
         }
@@ -127,7 +144,16 @@ impl Manifest {
         };
         let snapshot = match slot {
             SnapshotSlot::Present => Some(snapshot),
-            SnapshotSlot::Absent if snapshot == (SnapshotRef { id: 0, covered_version: 0, salt: 0 }) => None,
+            SnapshotSlot::Absent
+                if snapshot
+                    == (SnapshotRef {
+                        id: 0,
+                        covered_version: 0,
+                        salt: 0,
+                    }) =>
+            {
+                None
+            }
             SnapshotSlot::Absent => {
                 return Err(FormatError::Inconsistent {
                     what,

@@ -56,7 +56,9 @@ impl FileKind {
             FileKind::Manifest => *b"SMF",
             FileKind::Bundle => *b"SBN",
         };
-        [0x89, letters[0], letters[1], letters[2], b'\r', b'\n', 0x1A, b'\n']
+        [
+            0x89, letters[0], letters[1], letters[2], b'\r', b'\n', 0x1A, b'\n',
+        ]
     }
 
     /// The name used in error messages for this kind's header.
@@ -92,7 +94,11 @@ pub(crate) fn check_preamble(
     let present = bytes.len().min(MAGIC_BYTES);
     let found = bytes.get(..present).unwrap_or_default();
     if magic.get(..present) != Some(found) {
-        return Err(FormatError::BadMagic { what, expected: magic, found: found.to_vec() });
+        return Err(FormatError::BadMagic {
+            what,
+            expected: magic,
+            found: found.to_vec(),
+        });
     }
     let truncated = || FormatError::Truncated {
         what,
@@ -110,7 +116,10 @@ pub(crate) fn check_preamble(
     }
     let checksum_type = u8_at(bytes, CHECKSUM_TYPE_AT).ok_or_else(truncated)?;
     if ChecksumType::try_from(checksum_type).is_err() {
-        return Err(FormatError::UnsupportedChecksumType { what, found: checksum_type });
+        return Err(FormatError::UnsupportedChecksumType {
+            what,
+            found: checksum_type,
+        });
     }
     if bytes.len() < header_bytes {
         return Err(truncated());
@@ -124,7 +133,12 @@ mod tests {
 
     #[test]
     fn preamble_magic_bytes_are_distinct_and_non_ascii() {
-        let kinds = [FileKind::Segment, FileKind::Snapshot, FileKind::Manifest, FileKind::Bundle];
+        let kinds = [
+            FileKind::Segment,
+            FileKind::Snapshot,
+            FileKind::Manifest,
+            FileKind::Bundle,
+        ];
         for (i, a) in kinds.iter().enumerate() {
             assert!(!a.magic()[0].is_ascii());
             for b in kinds.iter().skip(i + 1) {
@@ -141,7 +155,11 @@ mod tests {
         let error = check_preamble(FileKind::Segment, &bytes, 40).unwrap_err();
         assert_eq!(
             error,
-            FormatError::UnsupportedVersion { what: "segment header", found: 7, supported: 1 }
+            FormatError::UnsupportedVersion {
+                what: "segment header",
+                found: 7,
+                supported: 1
+            }
         );
         assert!(error.to_string().contains("format version 7"));
     }

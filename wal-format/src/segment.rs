@@ -30,9 +30,7 @@ use crate::frame::{
     encode_frame, find_durability_proof, inspect, FrameFields, FrameOutcome, RecordType,
 };
 use crate::limits::{FRAME_PAYLOAD_BYTES_MAX, SEGMENT_BYTES_MAX};
-use crate::preamble::{
-    check_preamble, encode_preamble, FileKind, PREAMBLE_BYTES, RESERVED_AT,
-};
+use crate::preamble::{check_preamble, encode_preamble, FileKind, PREAMBLE_BYTES, RESERVED_AT};
 
 /// Size of the segment header in bytes.
 pub const SEGMENT_HEADER_BYTES: usize = PREAMBLE_BYTES + 8 + 8 + 8 + 4;
@@ -92,7 +90,12 @@ fn decode_header(bytes: &[u8]) -> Result<(SegmentHeader, u32), FormatError> {
     let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
     let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
     if stored != computed {
-        return Err(FormatError::ChecksumMismatch { what, offset: 0, stored, computed });
+        return Err(FormatError::ChecksumMismatch {
+            what,
+            offset: 0,
+            stored,
+            computed,
+        });
     }
     if u8_at(bytes, RESERVED_AT) != Some(0) {
         return Err(FormatError::ReservedNotZero { what, offset: 0 });
@@ -317,13 +320,19 @@ impl<'a> SegmentDecoder<'a> {
                         offset,
                     );
                     match proof {
-                        Some(proven_by) => {
-                            FrameOutcome::Corrupt { offset, reason, proven_by: Some(proven_by) }
-                        }
+                        Some(proven_by) => FrameOutcome::Corrupt {
+                            offset,
+                            reason,
+                            proven_by: Some(proven_by),
+                        },
                         None => FrameOutcome::TornTail { offset, reason },
                     }
                 } else {
-                    FrameOutcome::Corrupt { offset, reason, proven_by: None }
+                    FrameOutcome::Corrupt {
+                        offset,
+                        reason,
+                        proven_by: None,
+                    }
                 };
                 self.terminal = Some(outcome);
                 outcome

@@ -11,8 +11,8 @@
 //! - Records are opaque to this crate; their order is preserved.
 
 use crate::block::{
-    decode_all_chunks, validate_chunks, Block, BlockStreamDecoder, BlockStreamEncoder,
-    StreamNames, StreamSummary, ValidationReport,
+    decode_all_chunks, validate_chunks, Block, BlockStreamDecoder, BlockStreamEncoder, StreamNames,
+    StreamSummary, ValidationReport,
 };
 use crate::bytes::{to_u64, u32_at, u64_at, u8_at};
 use crate::checksum::crc32;
@@ -71,7 +71,12 @@ impl SnapshotHeader {
         let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
         let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
         if stored != computed {
-            return Err(FormatError::ChecksumMismatch { what, offset: 0, stored, computed });
+            return Err(FormatError::ChecksumMismatch {
+                what,
+                offset: 0,
+                stored,
+                computed,
+            });
         }
         if u8_at(bytes, RESERVED_AT) != Some(0) {
             return Err(FormatError::ReservedNotZero { what, offset: 0 });
@@ -90,10 +95,15 @@ impl SnapshotHeader {
 
     /// Starts reading a snapshot from its first [`SNAPSHOT_HEADER_BYTES`] bytes (later
     /// bytes are ignored); the decoder then takes chunk headers and bodies in turn.
-    pub fn begin_decode(prefix: &[u8]) -> Result<(SnapshotHeader, BlockStreamDecoder), FormatError> {
+    pub fn begin_decode(
+        prefix: &[u8],
+    ) -> Result<(SnapshotHeader, BlockStreamDecoder), FormatError> {
         let header = SnapshotHeader::decode(prefix)?;
         let header_bytes = prefix.get(..SNAPSHOT_HEADER_BYTES).unwrap_or_default();
-        Ok((header, BlockStreamDecoder::new(header.salt, NAMES, header_bytes)))
+        Ok((
+            header,
+            BlockStreamDecoder::new(header.salt, NAMES, header_bytes),
+        ))
     }
 }
 
@@ -121,7 +131,11 @@ impl DecodedSnapshot {
 pub fn decode_snapshot(file: &[u8]) -> Result<DecodedSnapshot, FormatError> {
     let (header, decoder) = SnapshotHeader::begin_decode(file)?;
     let (blocks, summary) = decode_all_chunks(decoder, file)?;
-    Ok(DecodedSnapshot { header, summary, blocks })
+    Ok(DecodedSnapshot {
+        header,
+        summary,
+        blocks,
+    })
 }
 
 /// Checks every checksum of a snapshot file held in memory and reports every problem

@@ -1,12 +1,13 @@
 //! Log segment tests: round trips, every truncation point, every bit flip, and one test
 //! per row of the torn-tail-versus-corruption decision table in FORMAT.md.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
 
 use common::{craft_frame, crc, frame_checksum, reseal, segment, Crafted, Sync, SALT};
 use wal_format::limits::{FRAME_PAYLOAD_BYTES_MAX, SEGMENT_BYTES_MAX};
 use wal_format::{
-    Frame, FrameDefect, FrameOutcome, FormatError, RecordType, SegmentDecoder, SegmentEncoder,
+    FormatError, Frame, FrameDefect, FrameOutcome, RecordType, SegmentDecoder, SegmentEncoder,
     SegmentHeader, SegmentOpen, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 
@@ -39,7 +40,14 @@ fn owned(payloads: &[&[u8]]) -> Vec<Vec<u8>> {
 fn segment_round_trip_decodes_every_frame_then_clean_end() {
     let (bytes, starts) = segment(&PAYLOADS, Sync::EveryFrame);
     let mut decoder = open(&bytes);
-    assert_eq!(decoder.header(), &SegmentHeader { sequence: 7, salt: SALT, previous_version: 0 });
+    assert_eq!(
+        decoder.header(),
+        &SegmentHeader {
+            sequence: 7,
+            salt: SALT,
+            previous_version: 0
+        }
+    );
     for (index, payload) in PAYLOADS.iter().enumerate() {
         let outcome = decoder.next_frame();
         assert_eq!(
@@ -59,7 +67,11 @@ fn segment_round_trip_decodes_every_frame_then_clean_end() {
 
 #[test]
 fn segment_header_round_trips_and_is_forty_bytes() {
-    let header = SegmentHeader { sequence: u64::MAX, salt: 1, previous_version: 99 };
+    let header = SegmentHeader {
+        sequence: u64::MAX,
+        salt: 1,
+        previous_version: 99,
+    };
     let bytes = header.encode();
     assert_eq!(bytes.len(), SEGMENT_HEADER_BYTES);
     assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
@@ -73,7 +85,11 @@ fn segment_header_rejects_an_unknown_version_naming_it() {
     let error = SegmentDecoder::open(&bytes).unwrap_err();
     assert_eq!(
         error,
-        FormatError::UnsupportedVersion { what: "segment header", found: 2, supported: 1 }
+        FormatError::UnsupportedVersion {
+            what: "segment header",
+            found: 2,
+            supported: 1
+        }
     );
     assert!(error.to_string().contains("format version 2"), "{error}");
     // Even with nothing after the header, a newer version is never "unwritten".
@@ -86,18 +102,32 @@ fn segment_header_rejects_an_unknown_checksum_type() {
     let (mut bytes, _) = segment(&PAYLOADS, Sync::EveryFrame);
     bytes[10] = 9;
     let error = SegmentDecoder::open(&bytes).unwrap_err();
-    assert_eq!(error, FormatError::UnsupportedChecksumType { what: "segment header", found: 9 });
+    assert_eq!(
+        error,
+        FormatError::UnsupportedChecksumType {
+            what: "segment header",
+            found: 9
+        }
+    );
 }
 
 #[test]
 fn segment_every_truncation_point_is_a_clean_end_torn_tail_or_unwritten() {
     let (bytes, starts) = segment(&PAYLOADS, Sync::EveryFrame);
-    let ends: Vec<u64> = starts.iter().skip(1).copied().chain([bytes.len() as u64]).collect();
+    let ends: Vec<u64> = starts
+        .iter()
+        .skip(1)
+        .copied()
+        .chain([bytes.len() as u64])
+        .collect();
     for cut in 0..bytes.len() {
         let prefix = &bytes[..cut];
         if cut < SEGMENT_HEADER_BYTES {
             assert!(
-                matches!(SegmentDecoder::open(prefix), Ok(SegmentOpen::Unwritten { .. })),
+                matches!(
+                    SegmentDecoder::open(prefix),
+                    Ok(SegmentOpen::Unwritten { .. })
+                ),
                 "cut at {cut}"
             );
             continue;
@@ -168,7 +198,13 @@ fn segment_decision_zero_filled_tail_is_torn() {
     bytes.resize(bytes.len() + 4096, 0);
     let (payloads, outcome) = decode_all(&bytes);
     assert_eq!(payloads, owned(&PAYLOADS));
-    assert_eq!(outcome, FrameOutcome::TornTail { offset: end, reason: FrameDefect::ZeroFilled });
+    assert_eq!(
+        outcome,
+        FrameOutcome::TornTail {
+            offset: end,
+            reason: FrameDefect::ZeroFilled
+        }
+    );
 }
 
 #[test]
@@ -179,7 +215,10 @@ fn segment_decision_partial_header_at_the_end_is_torn() {
     let (_, outcome) = decode_all(&bytes);
     assert_eq!(
         outcome,
-        FrameOutcome::TornTail { offset: end, reason: FrameDefect::HeaderTruncated { available: 5 } }
+        FrameOutcome::TornTail {
+            offset: end,
+            reason: FrameDefect::HeaderTruncated { available: 5 }
+        }
     );
 }
 
@@ -192,7 +231,10 @@ fn segment_decision_payload_cut_short_by_the_end_is_torn() {
         outcome,
         FrameOutcome::TornTail {
             offset: starts[3],
-            reason: FrameDefect::PayloadTruncated { length: 6, available: 4 }
+            reason: FrameDefect::PayloadTruncated {
+                length: 6,
+                available: 4
+            }
         }
     );
 }
@@ -229,14 +271,17 @@ fn segment_decision_bad_frame_followed_by_a_frame_proving_it_durable_is_corrupt(
     bytes[starts[1] as usize + 20] ^= 0x10;
     let (payloads, outcome) = decode_all(&bytes);
     assert_eq!(payloads, owned(&PAYLOADS[..1]));
-    assert!(matches!(
-        outcome,
-        FrameOutcome::Corrupt {
-            offset,
-            reason: FrameDefect::HeaderChecksumMismatch { .. },
-            proven_by: Some(proof),
-        } if offset == starts[1] && proof == starts[2]
-    ), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            FrameOutcome::Corrupt {
+                offset,
+                reason: FrameDefect::HeaderChecksumMismatch { .. },
+                proven_by: Some(proof),
+            } if offset == starts[1] && proof == starts[2]
+        ),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -249,7 +294,13 @@ fn segment_decision_bad_unsynced_frame_followed_by_unsynced_frames_is_torn() {
     }
     let (payloads, outcome) = decode_all(&bytes);
     assert_eq!(payloads, owned(&PAYLOADS[..1]));
-    assert_eq!(outcome, FrameOutcome::TornTail { offset: starts[1], reason: FrameDefect::ZeroedHeader });
+    assert_eq!(
+        outcome,
+        FrameOutcome::TornTail {
+            offset: starts[1],
+            reason: FrameDefect::ZeroedHeader
+        }
+    );
 }
 
 #[test]
@@ -277,7 +328,16 @@ fn segment_decision_damaged_length_hiding_later_frames_is_corrupt() {
     let at = starts[1] as usize + 4;
     bytes[at..at + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
     let (_, outcome) = decode_all(&bytes);
-    assert!(matches!(outcome, FrameOutcome::Corrupt { proven_by: Some(_), .. }), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            FrameOutcome::Corrupt {
+                proven_by: Some(_),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -285,7 +345,10 @@ fn segment_decision_frame_from_another_segment_never_validates() {
     let (mut bytes, _) = segment(&PAYLOADS, Sync::EveryFrame);
     let end = bytes.len() as u64;
     // A frame that would be perfect here except that it was written with another salt.
-    let chain = frame_checksum(&bytes, *segment(&PAYLOADS, Sync::EveryFrame).1.last().unwrap());
+    let chain = frame_checksum(
+        &bytes,
+        *segment(&PAYLOADS, Sync::EveryFrame).1.last().unwrap(),
+    );
     let (stale, _) = craft_frame(&Crafted {
         salt: SALT ^ 1,
         payload_length: 3,
@@ -316,16 +379,29 @@ fn segment_decision_copied_frame_breaks_the_chain() {
     copied.extend_from_slice(&frame0);
     let (payloads, outcome) = decode_all(&copied);
     assert_eq!(payloads, owned(&PAYLOADS[..1]));
-    assert!(matches!(
-        outcome,
-        FrameOutcome::TornTail { reason: FrameDefect::ChainMismatch { .. }, .. }
-    ), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            FrameOutcome::TornTail {
+                reason: FrameDefect::ChainMismatch { .. },
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     copied.extend_from_slice(&bytes[starts[2] as usize..]);
     let (_, outcome) = decode_all(&copied);
-    assert!(matches!(
-        outcome,
-        FrameOutcome::Corrupt { reason: FrameDefect::ChainMismatch { .. }, proven_by: Some(_), .. }
-    ), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            FrameOutcome::Corrupt {
+                reason: FrameDefect::ChainMismatch { .. },
+                proven_by: Some(_),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
 }
 
 /// A segment whose last frame is replaced by a crafted one with a valid checksum.
@@ -380,7 +456,11 @@ fn segment_decision_reserved_bits_with_valid_checksum_are_corrupt() {
         let (bytes, end) = with_crafted_last(edit);
         assert_eq!(
             decode_all(&bytes).1,
-            FrameOutcome::Corrupt { offset: end, reason: FrameDefect::ReservedNotZero, proven_by: None }
+            FrameOutcome::Corrupt {
+                offset: end,
+                reason: FrameDefect::ReservedNotZero,
+                proven_by: None
+            }
         );
     }
 }
@@ -392,14 +472,16 @@ fn segment_decision_oversized_length_with_valid_checksum_is_corrupt() {
         decode_all(&bytes).1,
         FrameOutcome::Corrupt {
             offset: end,
-            reason: FrameDefect::PayloadTooLarge { length: FRAME_PAYLOAD_BYTES_MAX + 1 },
+            reason: FrameDefect::PayloadTooLarge {
+                length: FRAME_PAYLOAD_BYTES_MAX + 1
+            },
             proven_by: None,
         }
     );
 }
 
 #[test]
-fn segment_decision_huge_length_claim_in_a_short_input_is_torn_without_allocation() {
+fn segment_decision_huge_length_claim_in_a_short_input_is_torn() {
     // Frames are never copied, so a 4 GiB claim costs nothing; with a valid checksum
     // and a length within the limit, it is a payload cut short by the end.
     let (bytes, end) = with_crafted_last(|f| f.payload_length = FRAME_PAYLOAD_BYTES_MAX);
@@ -421,13 +503,21 @@ fn segment_decision_watermark_past_its_own_frame_is_corrupt() {
 
 #[test]
 fn segment_decision_header_creation_interrupted_is_unwritten() {
-    let header = SegmentHeader { sequence: 1, salt: SALT, previous_version: 0 }.encode();
+    let header = SegmentHeader {
+        sequence: 1,
+        salt: SALT,
+        previous_version: 0,
+    }
+    .encode();
     // Empty, partial, zero-filled, torn-then-zero: all unwritten.
     let mut torn = header[..20].to_vec();
     torn.resize(4096, 0);
     for bytes in [Vec::new(), header[..17].to_vec(), vec![0u8; 4096], torn] {
         assert!(
-            matches!(SegmentDecoder::open(&bytes), Ok(SegmentOpen::Unwritten { .. })),
+            matches!(
+                SegmentDecoder::open(&bytes),
+                Ok(SegmentOpen::Unwritten { .. })
+            ),
             "{:?}",
             SegmentDecoder::open(&bytes)
         );
@@ -440,7 +530,11 @@ fn segment_decision_damaged_header_followed_by_data_is_an_error() {
     bytes[15] ^= 1;
     assert!(matches!(
         SegmentDecoder::open(&bytes),
-        Err(FormatError::ChecksumMismatch { what: "segment header", offset: 0, .. })
+        Err(FormatError::ChecksumMismatch {
+            what: "segment header",
+            offset: 0,
+            ..
+        })
     ));
 }
 
@@ -466,7 +560,9 @@ fn segment_resumed_encoder_appends_after_a_truncated_torn_tail() {
     assert_eq!(encoder.end_offset(), valid as u64);
     bytes.truncate(valid);
     encoder.mark_all_synced();
-    encoder.append(RecordType::Commit, 5, b"after recovery", &mut bytes).unwrap();
+    encoder
+        .append(RecordType::Commit, 5, b"after recovery", &mut bytes)
+        .unwrap();
     let (payloads, outcome) = decode_all(&bytes);
     assert_eq!(payloads.len(), PAYLOADS.len() + 1);
     assert_eq!(payloads.last().unwrap(), b"after recovery");
@@ -476,23 +572,44 @@ fn segment_resumed_encoder_appends_after_a_truncated_torn_tail() {
 #[test]
 fn segment_encoder_refuses_watermarks_past_what_it_encoded() {
     let mut out = Vec::new();
-    let mut encoder =
-        SegmentEncoder::new(&SegmentHeader { sequence: 0, salt: 1, previous_version: 0 }, &mut out);
+    let mut encoder = SegmentEncoder::new(
+        &SegmentHeader {
+            sequence: 0,
+            salt: 1,
+            previous_version: 0,
+        },
+        &mut out,
+    );
     assert!(encoder.mark_synced(40).is_ok());
-    assert_eq!(encoder.mark_synced(41).unwrap_err().code(), "invalid_argument");
+    assert_eq!(
+        encoder.mark_synced(41).unwrap_err().code(),
+        "invalid_argument"
+    );
     encoder.mark_synced(3).unwrap();
-    assert_eq!(encoder.synced_through(), 40, "the watermark never moves back");
+    assert_eq!(
+        encoder.synced_through(),
+        40,
+        "the watermark never moves back"
+    );
 }
 
 #[test]
 fn segment_encoder_refuses_an_oversized_payload_and_changes_nothing() {
     let mut out = Vec::new();
-    let header = SegmentHeader { sequence: 0, salt: 1, previous_version: 0 };
+    let header = SegmentHeader {
+        sequence: 0,
+        salt: 1,
+        previous_version: 0,
+    };
     let mut encoder = SegmentEncoder::new(&header, &mut out);
     let before = (encoder.clone(), out.clone());
     let huge = vec![0u8; FRAME_PAYLOAD_BYTES_MAX as usize + 1];
-    let error = encoder.append(RecordType::Commit, 1, &huge, &mut out).unwrap_err();
-    assert!(matches!(error, FormatError::LimitExceeded { max, .. } if max == u64::from(FRAME_PAYLOAD_BYTES_MAX)));
+    let error = encoder
+        .append(RecordType::Commit, 1, &huge, &mut out)
+        .unwrap_err();
+    assert!(
+        matches!(error, FormatError::LimitExceeded { max, .. } if max == u64::from(FRAME_PAYLOAD_BYTES_MAX))
+    );
     assert_eq!((encoder, out), before);
 }
 
@@ -501,7 +618,10 @@ fn segment_decoder_refuses_a_segment_over_the_size_limit() {
     assert!(SEGMENT_BYTES_MAX < usize::MAX as u64);
     // Not allocated for real: calloc'd zero pages are never touched by the check.
     let bytes = vec![0u8; SEGMENT_BYTES_MAX as usize + 1];
-    assert!(matches!(SegmentDecoder::open(&bytes), Err(FormatError::LimitExceeded { .. })));
+    assert!(matches!(
+        SegmentDecoder::open(&bytes),
+        Err(FormatError::LimitExceeded { .. })
+    ));
 }
 
 #[test]
@@ -515,10 +635,61 @@ fn segment_frame_layout_matches_the_specification() {
     assert_eq!(frame.len(), FRAME_HEADER_BYTES + 3);
     assert_eq!(u32::from_le_bytes(frame[4..8].try_into().unwrap()), 3);
     assert_eq!(frame[8], RecordType::Commit as u8);
-    assert_eq!(u32::from_le_bytes(frame[24..28].try_into().unwrap()), header_checksum);
-    assert_eq!(u32::from_le_bytes(frame[28..32].try_into().unwrap()), crc(&[b"xyz"]));
+    assert_eq!(
+        u32::from_le_bytes(frame[24..28].try_into().unwrap()),
+        header_checksum
+    );
+    assert_eq!(
+        u32::from_le_bytes(frame[28..32].try_into().unwrap()),
+        crc(&[b"xyz"])
+    );
     assert_eq!(
         u32::from_le_bytes(frame[0..4].try_into().unwrap()),
         crc(&[&SALT.to_le_bytes(), &frame[4..32]])
+    );
+}
+
+#[test]
+fn segment_decision_header_with_zeroed_version_and_zero_tail_is_unwritten() {
+    // A torn header write can leave the version and checksum-type bytes zero.
+    let mut bytes = SegmentHeader {
+        sequence: 1,
+        salt: SALT,
+        previous_version: 0,
+    }
+    .encode();
+    bytes[8..].fill(0);
+    bytes.resize(100, 0);
+    assert!(matches!(
+        SegmentDecoder::open(&bytes),
+        Ok(SegmentOpen::Unwritten {
+            cause: FormatError::UnsupportedVersion { found: 0, .. }
+        })
+    ));
+    bytes[8] = 1;
+    assert!(matches!(
+        SegmentDecoder::open(&bytes),
+        Ok(SegmentOpen::Unwritten {
+            cause: FormatError::UnsupportedChecksumType { found: 0, .. }
+        })
+    ));
+}
+
+#[test]
+fn segment_decision_checksum_valid_header_with_reserved_byte_is_never_unwritten() {
+    let mut bytes = SegmentHeader {
+        sequence: 1,
+        salt: SALT,
+        previous_version: 0,
+    }
+    .encode();
+    bytes[11] = 1;
+    reseal(&mut bytes, 36);
+    assert_eq!(
+        SegmentDecoder::open(&bytes).unwrap_err(),
+        FormatError::ReservedNotZero {
+            what: "segment header",
+            offset: 0
+        }
     );
 }

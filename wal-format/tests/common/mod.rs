@@ -2,11 +2,11 @@
 //! layouts from FORMAT.md independently of the library, so that tests can build inputs
 //! the encoders would refuse to produce (unknown tags, oversized lengths, ...) with
 //! valid checksums.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use wal_format::{RecordType, SegmentEncoder, SegmentHeader};
 
-pub const SALT: u64 = 0x5EED_0F_5A17_0001;
+pub const SALT: u64 = 0x005E_ED0F_5A17_0001;
 
 pub fn crc(parts: &[&[u8]]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
@@ -28,7 +28,11 @@ pub enum Sync {
 /// A segment with `payloads.len()` commit frames (versions 1, 2, ...), and the start
 /// offset of each frame.
 pub fn segment(payloads: &[&[u8]], sync: Sync) -> (Vec<u8>, Vec<u64>) {
-    let header = SegmentHeader { sequence: 7, salt: SALT, previous_version: 0 };
+    let header = SegmentHeader {
+        sequence: 7,
+        salt: SALT,
+        previous_version: 0,
+    };
     let mut out = Vec::new();
     let mut encoder = SegmentEncoder::new(&header, &mut out);
     let mut starts = Vec::new();
@@ -131,7 +135,9 @@ pub fn sample_records() -> Vec<Vec<u8>> {
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let noise: Vec<u8> = (0..700)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 56) as u8
         })
         .collect();
