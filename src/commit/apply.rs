@@ -216,11 +216,13 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
     Ok(())
 }
 
-/// Prepends a version to the chain of `key` (creating the chain if needed).
+/// Prepends a version to the chain of `key` (creating the chain if needed). A second
+/// write to the same key in the same commit replaces that commit's version, so a
+/// chain never holds two entries with one version.
 fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) {
     match map.get_mut(key) {
         Some(chain) => {
-            let next = Chain::push(Some(chain), version, timestamp, value);
+            let next = Chain::replace_or_push(chain, version, timestamp, value);
             *chain = next;
         }
         None => {

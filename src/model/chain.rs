@@ -80,6 +80,16 @@ impl<T> Chain<T> {
         Chain { head: Arc::new(ChainNode { version, timestamp, value, older }) }
     }
 
+    /// Like [`Chain::push`], but if the head already has `version` (a second write in
+    /// the same commit), the new value takes its place instead of stacking on it.
+    pub fn replace_or_push(previous: &Chain<T>, version: u64, timestamp: u64, value: Option<T>) -> Self {
+        if previous.head.version == version {
+            let older = previous.head.older.clone();
+            return Chain { head: Arc::new(ChainNode { version, timestamp, value, older }) };
+        }
+        Chain::push(Some(previous), version, timestamp, value)
+    }
+
     pub fn head(&self) -> &Versioned<T> {
         &self.head
     }
@@ -158,6 +168,16 @@ mod tests {
         assert!(c.as_of(0).is_none());
         // The older chain is untouched by pushes on top of it.
         assert_eq!(a.depth(), 1);
+    }
+
+    #[test]
+    fn chain_second_write_in_one_commit_replaces_the_head() {
+        let a = Chain::new(1, 10, Some("a"));
+        let b = Chain::replace_or_push(&a, 2, 20, Some("b"));
+        let c = Chain::replace_or_push(&b, 2, 20, None);
+        let versions: Vec<u64> = c.iter().map(|n| n.version()).collect();
+        assert_eq!(versions, vec![2, 1]);
+        assert_eq!(c.live(), None);
     }
 
     #[test]

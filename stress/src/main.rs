@@ -1,2 +1,272 @@
 //! The crash-recovery stress harness (see stress/README.md).
-fn main() {}
+//!
+//! Real-process mode: a child process runs a seeded workload on a real directory and
+//! reports every operation before it starts (`intent`) and after it returns (`ack`);
+//! the parent kills it with SIGKILL at a random moment, reopens the directory, and
+//! checks the prefix property against a reference model: the recovered state is
+//! exactly the state after the first `n` operations, for some `n` at least the number
+//! acknowledged, and the database then accepts writes. Every run prints its seed and
+//! every failure prints the command that replays it.
+
+mod model;
+mod rng;
+mod workload;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use stratadb::{Durability, OpenOptions, Session};
+
+use crate::model::Model;
+use crate::rng::Rng;
+use crate::workload::Operation;
+
+struct Options {
+    seed: u64,
+    cycles: Option<u64>,
+    minutes: Option<f64>,
+    modes: Vec<Durability>,
+    directory: Option<PathBuf>,
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: stress [--short] [--cycles N] [--minutes M] [--seed S] [--mode always|standard] [--dir PATH]\n\
+         \x20      stress --child DIR SEED MODE START"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return match args.as_slice() {
+            [_, dir, seed, mode, start] => child(Path::new(dir), seed, mode, start),
+            _ => usage(),
+        };
+    }
+    let mut options = Options {
+        seed: rng::seed_from_time(),
+        cycles: None,
+        minutes: None,
+        modes: vec![Durability::Always, Durability::Standard],
+        directory: None,
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let mut value = || iter.next().cloned();
+        match arg.as_str() {
+            "--short" => options.cycles = Some(40),
+            "--cycles" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => options.cycles = Some(n),
+                None => return usage(),
+            },
+            "--minutes" => match value().and_then(|v| v.parse().ok()) {
+                Some(m) => options.minutes = Some(m),
+                None => return usage(),
+            },
+            "--seed" => match value().and_then(|v| v.parse().ok()) {
+                Some(s) => options.seed = s,
+                None => return usage(),
+            },
+            "--mode" => match value().map(|v| Durability::parse(&v)) {
+                Some(Ok(mode)) => options.modes = vec![mode],
+                _ => return usage(),
+            },
+            "--dir" => match value() {
+                Some(dir) => options.directory = Some(PathBuf::from(dir)),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    run(&options)
+}
+
+fn run(options: &Options) -> ExitCode {
+    let deadline = options.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
+    let cycles_per_mode = match (options.cycles, deadline) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 40,
+    };
+    let mut failed = false;
+    for (index, &mode) in options.modes.iter().enumerate() {
+        let seed = options.seed.wrapping_add(index as u64);
+        let mode_deadline = deadline.map(|d| {
+            let remaining = d.saturating_duration_since(Instant::now());
+            Instant::now() + remaining / (options.modes.len() - index) as u32
+        });
+        println!("stress: real-process kill -9 mode={} seed={seed}", mode.as_str());
+        match kill_cycles(seed, mode, cycles_per_mode, mode_deadline, options.directory.as_deref()) {
+            Ok(report) => println!(
+                "stress: mode={} cycles={} operations={} acknowledged={} lost_acknowledged=0 non_prefix=0 ok",
+                mode.as_str(),
+                report.cycles,
+                report.operations,
+                report.acknowledged
+            ),
+            Err(failure) => {
+                failed = true;
+                eprintln!("stress: FAILED mode={} seed={seed}: {failure}", mode.as_str());
+                eprintln!(
+                    "stress: replay with: cargo run --release -p stress -- --seed {seed} --mode {} --cycles {}",
+                    mode.as_str(),
+                    cycles_per_mode.min(1_000_000)
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+struct Report {
+    cycles: u64,
+    operations: u64,
+    acknowledged: u64,
+}
+
+/// Runs kill cycles on one directory, which carries over from cycle to cycle so that
+/// each recovery starts from what the previous crash left.
+fn kill_cycles(seed: u64, mode: Durability, cycles: u64, deadline: Option<Instant>, base: Option<&Path>) -> Result<Report, String> {
+    let directory = base
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("stratadb-stress-{}-{seed}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&directory);
+    let executable = std::env::current_exe().map_err(|e| format!("cannot find the harness binary: {e}"))?;
+    let mut rng = Rng::new(seed);
+    let mut model = Model::default();
+    let mut report = Report { cycles: 0, operations: 0, acknowledged: 0 };
+    for cycle in 0..cycles {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let child_seed = rng.next_u64();
+        let start = model.operations_applied();
+        let mut child = Command::new(&executable)
+            .args(["--child", &directory.display().to_string(), &child_seed.to_string(), mode.as_str(), &start.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the child: {e}"))?;
+        let stdout = child.stdout.take().ok_or("the child has no stdout")?;
+        // Kill after a random number of acknowledged operations (or at once, before
+        // any), at a random moment inside the next one.
+        let kill_after = rng.below(400);
+        let mut intents: Vec<Operation> = Vec::new();
+        let mut acknowledged = 0u64;
+        let mut acknowledged_commits = 0u64;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_end();
+            if let Some(rest) = text.strip_prefix("intent ") {
+                intents.push(Operation::parse(rest).ok_or_else(|| format!("cycle {cycle}: bad intent line {text:?}"))?);
+            } else if text.starts_with("ack ") {
+                acknowledged += 1;
+                if intents.last().is_some_and(Operation::commits) {
+                    acknowledged_commits += 1;
+                }
+                if acknowledged >= kill_after {
+                    if rng.below(2) == 0 {
+                        std::thread::sleep(Duration::from_micros(rng.below(2000)));
+                    }
+                    break;
+                }
+            } else if text == "ready" && kill_after == 0 {
+                break;
+            }
+        }
+        let _ = child.kill();
+        // Drain what the child wrote before it died: intents printed before the kill
+        // still describe operations that may have reached the log.
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        for text in rest.lines() {
+            if let Some(op) = text.strip_prefix("intent ") {
+                intents.push(Operation::parse(op).ok_or_else(|| format!("cycle {cycle}: bad intent line {text:?}"))?);
+            } else if text.starts_with("ack ") && intents.last().is_some_and(Operation::commits) {
+                acknowledged_commits += 1;
+            }
+        }
+        let _ = child.wait();
+        report.cycles += 1;
+        report.acknowledged += acknowledged_commits;
+
+        let session = Session::open(&directory, OpenOptions { durability: Some(mode), ..OpenOptions::default() })
+            .map_err(|e| format!("cycle {cycle}: reopen failed: {e}"))?;
+        let recovered = session.info().map_err(|e| e.to_string())?.last_version;
+        let committed = recovered - model.version();
+        if committed < acknowledged_commits {
+            return Err(format!(
+                "cycle {cycle}: lost acknowledged commits: {acknowledged_commits} acknowledged, only {committed} recovered"
+            ));
+        }
+        if committed > intents.iter().filter(|op| op.commits()).count() as u64 {
+            return Err(format!("cycle {cycle}: {committed} commits recovered but only {} were attempted", intents.len()));
+        }
+        // Apply the attempted operations in order until `committed` commits are in;
+        // operations that do not commit (flush, compact) ride along.
+        let mut applied = 0u64;
+        for operation in &intents {
+            if applied == committed {
+                break;
+            }
+            if operation.commits() {
+                applied += 1;
+            }
+            model.apply(operation);
+        }
+        report.operations += committed;
+        model.check(&session).map_err(|e| format!("cycle {cycle}: recovered state is not the prefix of {committed} operations: {e}"))?;
+        // The database accepts writes after recovery.
+        let probe = Operation::Put { key: "probe".into(), value: cycle as i64 };
+        probe.run(&session).map_err(|e| format!("cycle {cycle}: write after recovery failed: {e}"))?;
+        model.apply(&probe);
+        session.close().map_err(|e| format!("cycle {cycle}: close failed: {e}"))?;
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+    Ok(report)
+}
+
+/// The child: runs operations until killed, reporting each.
+fn child(directory: &Path, seed: &str, mode: &str, start: &str) -> ExitCode {
+    let (Ok(seed), Ok(mode), Ok(start)) = (seed.parse::<u64>(), Durability::parse(mode), start.parse::<u64>()) else {
+        return usage();
+    };
+    let session = match Session::open(directory, OpenOptions { durability: Some(mode), ..OpenOptions::default() }) {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("child: open failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut rng = Rng::new(seed);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    for index in start.. {
+        let operation = workload::next_operation(&mut rng, index);
+        let _ = writeln!(out, "intent {}", operation.render());
+        let _ = out.flush();
+        if let Err(error) = operation.run(&session) {
+            eprintln!("child: operation {index} failed: {error}");
+            return ExitCode::FAILURE;
+        }
+        let _ = writeln!(out, "ack {index}");
+        let _ = out.flush();
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,48 @@
+# One task runner for humans and CI. Everything installs from this repository's own
+# files into ./.venv; the Rust toolchain is the machine's (cargo must be on PATH).
+#
+#   make demo    install the package and run the demo on a real database directory
+#   make test    install the test dependencies and run cargo test, pytest and the
+#                short stress run
+#   make bench   run the benchmark suite against the published stratadb==0.6.0
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# cargo and maturin share one target directory, so the engine is built once per profile.
+export CARGO_TARGET_DIR := $(CURDIR)/target
+
+.PHONY: demo test install check-tools rust-test python-test stress-short bench clean
+
+check-tools:
+	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is required: https://rustup.rs"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) (3.9 or newer) is required"; exit 1; }
+
+$(PY): | check-tools
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Builds the extension in release mode (maturin, via pip) and installs it with its
+# runtime and test dependencies from pyproject.toml.
+install: $(PY)
+	$(PY) -m pip install --quiet ".[test]"
+
+demo: install
+	$(PY) examples/demo.py demo-data
+
+rust-test: check-tools
+	cargo test --quiet
+
+python-test: install
+	$(PY) -m pytest -q tests/python
+
+stress-short: check-tools
+	cargo run --quiet --release -p stress -- --short
+
+test: rust-test python-test stress-short
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) target demo-data
