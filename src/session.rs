@@ -307,10 +307,13 @@ impl Session {
         Ok(View { state, branch: context.branch.clone(), space: context.space.clone() })
     }
 
-    /// Remembers a read for the conflict check, when a transaction is open.
-    fn track(&self, key: impl FnOnce() -> RecordKey) {
-        if let Some(transaction) = self.context.lock().transaction.as_mut() {
-            transaction.touched.insert(key());
+    /// Remembers a read for the conflict check, when a transaction is open. `key`
+    /// gets the handle's current space.
+    fn track(&self, key: impl FnOnce(&Name) -> RecordKey) {
+        let mut context = self.context.lock();
+        let space = context.space.clone();
+        if let Some(transaction) = context.transaction.as_mut() {
+            transaction.touched.insert(key(&space));
         }
     }
 
@@ -396,7 +399,7 @@ impl Session {
     pub fn kv_get(&self, key: &str) -> Result<Option<Versioned<Value>>> {
         check_key("key", key)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Kv(view.space.clone(), Name::from(key)));
+        self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
         Ok(live_head(view.space()?.and_then(|s| s.kv.get(key))))
     }
 
@@ -413,7 +416,7 @@ impl Session {
             Ok((mutations, existed))
         })?;
         if !existed {
-            self.track(|| RecordKey::Kv(self.current_names().1, Name::from(key)));
+            self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
         }
         Ok(existed)
     }
@@ -436,7 +439,7 @@ impl Session {
     pub fn kv_history(&self, key: &str) -> Result<Option<Vec<Versioned<Value>>>> {
         check_key("key", key)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Kv(view.space.clone(), Name::from(key)));
+        self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
         Ok(history(view.space()?.and_then(|s| s.kv.get(key))))
     }
 
@@ -451,7 +454,7 @@ impl Session {
     pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Value>>> {
         check_key("cell", cell)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Cell(view.space.clone(), Name::from(cell)));
+        self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
         Ok(live_head(view.space()?.and_then(|s| s.cells.get(cell))))
     }
 
@@ -466,7 +469,7 @@ impl Session {
             }
         })?;
         if existing.is_some() {
-            self.track(|| RecordKey::Cell(self.current_names().1, Name::from(cell)));
+            self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
         }
         version.or(existing).ok_or_else(|| Error::state("internal error: state_init produced no version"))
     }
@@ -484,7 +487,7 @@ impl Session {
             Ok((vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }], ()))
         })?;
         if version.is_none() {
-            self.track(|| RecordKey::Cell(self.current_names().1, Name::from(cell)));
+            self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
         }
         Ok(version)
     }
@@ -492,7 +495,7 @@ impl Session {
     pub fn state_history(&self, cell: &str) -> Result<Option<Vec<Versioned<Value>>>> {
         check_key("cell", cell)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Cell(view.space.clone(), Name::from(cell)));
+        self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
         Ok(history(view.space()?.and_then(|s| s.cells.get(cell))))
     }
 
@@ -533,7 +536,7 @@ impl Session {
 
     pub fn event_get(&self, sequence: u64) -> Result<Option<Arc<Event>>> {
         let view = self.view()?;
-        self.track(|| RecordKey::Events(view.space.clone()));
+        self.track(|space| RecordKey::Events(space.clone()));
         let Some(space) = view.space()? else { return Ok(None) };
         Ok(usize::try_from(sequence).ok().and_then(|index| space.events.entries.get(index)).cloned())
     }
@@ -545,7 +548,7 @@ impl Session {
 
     pub fn event_len(&self) -> Result<u64> {
         let view = self.view()?;
-        self.track(|| RecordKey::Events(view.space.clone()));
+        self.track(|space| RecordKey::Events(space.clone()));
         Ok(view.space()?.map_or(0, |s| s.events.entries.len() as u64))
     }
 
@@ -553,7 +556,7 @@ impl Session {
     pub fn event_list_paginated(&self, event_type: &str, limit: Option<usize>, after: Option<u64>) -> Result<Vec<Arc<Event>>> {
         check_key("event type", event_type)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Events(view.space.clone()));
+        self.track(|space| RecordKey::Events(space.clone()));
         let Some(space) = view.space()? else { return Ok(Vec::new()) };
         let Some(sequences) = space.events.by_type.get(event_type) else { return Ok(Vec::new()) };
         let start = match after {
@@ -589,7 +592,7 @@ impl Session {
         check_key("document key", key)?;
         let path = JsonPath::parse(path)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Document(view.space.clone(), Name::from(key)));
+        self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         let document = view.space()?.and_then(|s| s.documents.get(key)).and_then(|c| c.live());
         Ok(document.and_then(|d| json_path::get(d, &path)).cloned())
     }
@@ -614,7 +617,7 @@ impl Session {
             Ok((vec![Mutation::DocumentPut { space, key: key.to_owned(), document }], ()))
         })?;
         if version.is_none() {
-            self.track(|| RecordKey::Document(self.current_names().1, Name::from(key)));
+            self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         }
         Ok(version.unwrap_or(0))
     }
@@ -622,14 +625,14 @@ impl Session {
     pub fn json_history(&self, key: &str) -> Result<Option<Vec<Versioned<Value>>>> {
         check_key("document key", key)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Document(view.space.clone(), Name::from(key)));
+        self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         Ok(history(view.space()?.and_then(|s| s.documents.get(key))))
     }
 
     pub fn json_get_versioned(&self, key: &str) -> Result<Option<Versioned<Value>>> {
         check_key("document key", key)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Document(view.space.clone(), Name::from(key)));
+        self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         Ok(live_head(view.space()?.and_then(|s| s.documents.get(key))))
     }
 
@@ -752,7 +755,7 @@ impl Session {
         check_name("collection", collection)?;
         check_key("vector key", key)?;
         let view = self.view()?;
-        self.track(|| RecordKey::Vector(view.space.clone(), Name::from(collection), Name::from(key)));
+        self.track(|space| RecordKey::Vector(space.clone(), Name::from(collection), Name::from(key)));
         let space = view.space()?;
         let target = space.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
         let Some(chain) = target.records.get(key) else { return Ok(None) };
