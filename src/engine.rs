@@ -187,11 +187,17 @@ impl Engine {
         if self.read_only {
             return Err(Error::access_denied("the database was opened read-only; compact() writes files"));
         }
-        durable.compact(|roll| {
+        let _one_at_a_time = durable.compaction_guard();
+        let result = durable.compact(|roll| {
             let _writer = self.writer.lock();
+            if self.is_closed() {
+                return Err(Error::state("the database is closed"));
+            }
             let first_segment = roll()?;
             Ok((self.state.load_full(), first_segment))
-        })
+        });
+        durable.note_compaction(&result);
+        result
     }
 
     fn maybe_compact_in_background(&self) {
@@ -222,6 +228,8 @@ impl Engine {
         if self.handles.fetch_sub(1, Ordering::SeqCst) != 1 {
             return self.flush();
         }
+        // A running compaction finishes before the directory is released.
+        let _compaction = self.durable_parts().map(Durable::compaction_guard);
         let _writer = self.writer.lock();
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());

@@ -91,6 +91,8 @@ pub struct DatabaseInfo {
     pub recovery: Option<RecoveryReport>,
     /// Why the database stopped accepting writes, if it did.
     pub poisoned: Option<String>,
+    /// Why the last automatic compaction failed, if it did.
+    pub compaction_error: Option<String>,
 }
 
 /// What `txn_info()` reports.
@@ -1134,6 +1136,7 @@ impl Session {
             log_bytes: durable.map_or(0, Durable::log_bytes),
             recovery: durable.map(|d| d.recovery_report().clone()),
             poisoned: durable.and_then(Durable::poisoned),
+            compaction_error: durable.and_then(Durable::compaction_error),
         })
     }
 

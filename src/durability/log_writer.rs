@@ -92,6 +92,8 @@ struct Shared {
     /// Bytes in the log since the last snapshot (drives automatic compaction).
     log_bytes: AtomicU64,
     stop: AtomicBool,
+    /// Set once `close` has made everything durable and sealed the log.
+    closed: AtomicBool,
     stop_signal: Condvar,
     stop_lock: Mutex<()>,
 }
@@ -123,6 +125,7 @@ impl LogWriter {
             synced: Condvar::new(),
             log_bytes: AtomicU64::new(log_bytes),
             stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             stop_signal: Condvar::new(),
             stop_lock: Mutex::new(()),
         });
@@ -159,9 +162,10 @@ impl LogWriter {
         result
     }
 
-    /// Notes that a snapshot now covers everything before the active segment.
-    pub fn reset_log_bytes(&self) {
-        self.shared.log_bytes.store(0, Ordering::Relaxed);
+    /// Notes that a snapshot now covers `bytes` of the log (what was written before
+    /// the roll that preceded it); later bytes still count.
+    pub fn forget_log_bytes(&self, bytes: u64) {
+        let _ = self.shared.log_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(bytes)));
     }
 
     /// The active segment's sequence number.
@@ -179,10 +183,11 @@ impl LogWriter {
         if let Some(handle) = self.flusher.lock().take() {
             let _ = handle.join();
         }
-        if self.shared.sync.lock().poisoned.is_some() {
+        if self.shared.sync.lock().poisoned.is_some() || self.shared.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.shared.sync_now().map(|_| ())
+        self.shared.sync_now()?;
+        self.shared.append_sync_marker()
     }
 
     /// The directory holding the segments.
@@ -193,6 +198,7 @@ impl LogWriter {
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
+        // Normally the engine closed the log already (then this does nothing).
         let _ = self.close();
     }
 }
@@ -254,6 +260,34 @@ impl Shared {
         sync.durable_version = sync.durable_version.max(target);
         self.synced.notify_all();
         Ok(target)
+    }
+
+    /// After a final fsync: appends an empty sync-marker frame whose watermark vouches
+    /// for every byte before it, and fsyncs it. Recovery then refuses (instead of
+    /// truncating) damage to any frame before the marker.
+    fn append_sync_marker(&self) -> Result<()> {
+        let mut guard = self.active.lock();
+        let active = &mut *guard;
+        if active.segment.encoder.end_offset() == wal_format::SEGMENT_HEADER_BYTES as u64 {
+            return Ok(());
+        }
+        active.segment.encoder.mark_all_synced();
+        active.buffer.clear();
+        let version = active.segment.last_version;
+        active
+            .segment
+            .encoder
+            .append(RecordType::SyncMarker, version, &[], &mut active.buffer)
+            .map_err(|error| Error::io(format!("cannot frame the sync marker: {error}")))?;
+        let path = self.segment_path(active.segment.sequence);
+        let written = active.segment.file.append(&active.buffer).and_then(|()| active.segment.file.sync_data());
+        if let Err(error) = written {
+            let error = io_error("write the closing sync marker to", &path, error);
+            self.poison(error.message());
+            return Err(error);
+        }
+        active.segment.encoder.mark_all_synced();
+        Ok(())
     }
 
     /// Waits until `version` is durable, leading an fsync if nobody else is.

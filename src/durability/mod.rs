@@ -19,6 +19,7 @@ pub mod state_codec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
@@ -71,6 +72,8 @@ pub struct Durable {
     lock: Mutex<Option<Box<dyn DirectoryLock>>>,
     report: RecoveryReport,
     compaction: Mutex<()>,
+    compaction_error: Mutex<Option<String>>,
+    next_compaction_at: AtomicU64,
 }
 
 impl Durable {
@@ -99,13 +102,43 @@ impl Durable {
         self.writer.as_ref().and_then(log_writer::LogWriter::poisoned)
     }
 
+    /// True when the log has grown past the point where a background compaction
+    /// should run (the threshold, pushed further out after each failure).
     pub(crate) fn wants_compaction(&self) -> bool {
-        self.log_bytes() > self.config.auto_compact_log_bytes
+        self.log_bytes() > self.next_compaction_at.load(Ordering::Relaxed)
+    }
+
+    /// Why the last background compaction failed, if it did (cleared by a success).
+    pub fn compaction_error(&self) -> Option<String> {
+        self.compaction_error.lock().clone()
+    }
+
+    /// Serializes compactions, and closing against a running compaction.
+    pub(crate) fn compaction_guard(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.compaction.lock()
+    }
+
+    /// Records the outcome of a compaction: a failure is kept for `info()` and the
+    /// next automatic attempt waits until the log grows by another threshold, so a
+    /// failing disk does not turn every commit into a segment roll.
+    pub(crate) fn note_compaction(&self, result: &Result<()>) {
+        let threshold = self.config.auto_compact_log_bytes;
+        match result {
+            Ok(()) => {
+                *self.compaction_error.lock() = None;
+                self.next_compaction_at.store(threshold, Ordering::Relaxed);
+            }
+            Err(error) => {
+                *self.compaction_error.lock() = Some(error.message().to_owned());
+                self.next_compaction_at.store(self.log_bytes().saturating_add(threshold), Ordering::Relaxed);
+            }
+        }
     }
 
     /// Compacts: `seal` runs under the engine's writer lock, rolls the log (through the
     /// function it is given) and returns the state at that point with the new first
     /// segment; the snapshot, the manifest switch and the cleanup follow without it.
+    /// The caller holds [`Durable::compaction_guard`].
     pub(crate) fn compact(
         &self,
         seal: impl FnOnce(&dyn Fn() -> Result<u64>) -> Result<(Arc<DbState>, u64)>,
@@ -114,14 +147,16 @@ impl Durable {
             .writer
             .as_ref()
             .ok_or_else(|| Error::access_denied("the database was opened read-only; compact() writes files"))?;
-        let _one_at_a_time = self.compaction.lock();
         let (state, first_segment) = seal(&|| writer.roll())?;
+        // Under the writer lock nothing was appended between the roll and now, so the
+        // log bytes at this point are exactly what the snapshot will cover.
+        let covered_bytes = writer.log_bytes();
         let storage = self.storage.as_ref();
         let snapshots = self.directory.join(SNAPSHOT_DIRECTORY);
         storage.create_dir_all(&snapshots).map_err(|e| log_writer::io_error("create", &snapshots, e))?;
         storage.sync_directory(&self.directory).map_err(|e| log_writer::io_error("fsync", &self.directory, e))?;
-        let reference = snapshot::write(storage, &snapshots, &state)?;
         let generation = snapshot::read_manifest(storage, &self.directory)?.map_or(0, |m| m.generation) + 1;
+        let reference = snapshot::write(storage, &snapshots, &state, generation)?;
         let manifest = snapshot::Manifest { generation, snapshot: Some(reference), first_segment };
         snapshot::write_manifest(storage, &self.directory, &manifest)?;
         let snapshot_file = snapshot::snapshot_file_name(reference.id);
@@ -139,7 +174,7 @@ impl Durable {
             storage.remove(&path).map_err(|e| log_writer::io_error("remove", &path, e))?;
         }
         storage.sync_directory(&snapshots).map_err(|e| log_writer::io_error("fsync", &snapshots, e))?;
-        writer.reset_log_bytes();
+        writer.forget_log_bytes(covered_bytes);
         Ok(())
     }
 
@@ -187,6 +222,14 @@ impl Session {
                     directory.display()
                 )));
             }
+            if let Some(durability) = options.durability.filter(|d| *d != engine.durability()) {
+                return Err(Error::state(format!(
+                    "{} is already open in this process with durability {:?}; it cannot also be open with {:?}",
+                    directory.display(),
+                    engine.durability().as_str(),
+                    durability.as_str()
+                )));
+            }
             return Ok(Session::attach_with(engine, options.read_only));
         }
         let engine = open_engine(&directory, &options)?;
@@ -225,6 +268,7 @@ fn open_engine(directory: &Path, options: &OpenOptions) -> Result<Arc<Engine>> {
             recovered.log_bytes,
         )
     });
+    let config_threshold = config.auto_compact_log_bytes;
     let durable = Durable {
         storage,
         directory: directory.to_path_buf(),
@@ -234,6 +278,8 @@ fn open_engine(directory: &Path, options: &OpenOptions) -> Result<Arc<Engine>> {
         lock: Mutex::new(lock),
         report: recovered.report,
         compaction: Mutex::new(()),
+        compaction_error: Mutex::new(None),
+        next_compaction_at: AtomicU64::new(config_threshold),
     };
     Ok(Engine::durable(recovered.state, durable, durability, read_only))
 }

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wal_format::{FrameOutcome, SegmentDecoder, SegmentOpen};
+use wal_format::{FrameOutcome, RecordType, SegmentDecoder, SegmentOpen};
 
 use crate::commit::{apply, Commit};
 use crate::durability::log_writer::{create_segment, io_error, parse_segment_file_name, ActiveSegment};
@@ -147,6 +147,17 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         let mut decoder = decoder;
         loop {
             match decoder.next_frame() {
+                FrameOutcome::Frame(frame) if frame.record_type == RecordType::SyncMarker => {
+                    if frame.version != state.last_version {
+                        return Err(Error::io(format!(
+                            "{} at offset {}: a sync marker for version {} follows version {}",
+                            path.display(),
+                            frame.offset,
+                            frame.version,
+                            state.last_version
+                        )));
+                    }
+                }
                 FrameOutcome::Frame(frame) => {
                     let commit: Commit = postcard::from_bytes(frame.payload).map_err(|error| {
                         Error::io(format!("{} at offset {}: undecodable log record: {error}", path.display(), frame.offset))
@@ -202,15 +213,32 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         log_bytes += decoder.position();
         if last && !read_only {
             let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;
+            // Everything recovered is made durable before anything is appended, so
+            // the frames written from now on vouch for it: damage to it later is
+            // refused as corruption instead of being cut off as a torn tail.
+            file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
+            let mut encoder = decoder.resume_encoder();
+            encoder.mark_all_synced();
             active = Some(ActiveSegment {
                 file: std::sync::Arc::from(file),
                 sequence,
-                encoder: decoder.resume_encoder(),
+                encoder,
                 last_version: state.last_version,
             });
         }
     }
 
+    if manifest.is_none() && live.is_empty() && !read_only {
+        // A new database: a first snapshot and manifest record the default branch's
+        // creation (no commit does), so it reads the same after every reopen.
+        storage.create_dir_all(&snapshots).map_err(|e| io_error("create", &snapshots, e))?;
+        storage.sync_directory(directory).map_err(|e| io_error("fsync", directory, e))?;
+        let generation = 1;
+        let reference = snapshot::write(storage, &snapshots, &state, generation)?;
+        let first = snapshot::Manifest { generation, snapshot: Some(reference), first_segment };
+        snapshot::write_manifest(storage, directory, &first)?;
+        report.snapshot_version = Some(state.last_version);
+    }
     if active.is_none() && !read_only {
         // No segment to continue (new database, or the newest one was unfinished).
         // The newest segment was unfinished and removed: reuse its number.

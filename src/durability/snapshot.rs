@@ -25,7 +25,7 @@ pub const MANIFEST_FILE: &str = "MANIFEST";
 /// Bytes buffered before a snapshot writer hands them to the OS.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
-/// The file name of the snapshot with id `id` (the engine uses the covered version).
+/// The file name of the snapshot with id `id` (the manifest generation that named it).
 pub fn snapshot_file_name(id: u64) -> String {
     format!("{id:020}.snap")
 }
@@ -54,8 +54,10 @@ pub fn write_manifest(storage: &dyn Storage, directory: &Path, manifest: &Manife
 /// Writes a snapshot of `state` into `directory` (the `snapshots/` folder); returns the
 /// reference the manifest should hold. The file is complete and durable under its final
 /// name when this returns.
-pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState) -> Result<SnapshotRef> {
-    let reference = SnapshotRef { id: state.last_version, covered_version: state.last_version, salt: random_salt() };
+/// `id` must be fresh (the engine uses the new manifest generation), so that writing a
+/// snapshot never overwrites the live one, even when the version has not moved.
+pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState, id: u64) -> Result<SnapshotRef> {
+    let reference = SnapshotRef { id, covered_version: state.last_version, salt: random_salt() };
     let name = snapshot_file_name(reference.id);
     let path = directory.join(&name);
     let temporary = storage::temporary_path(&path);

@@ -54,6 +54,10 @@ const CHECKED_FROM: usize = PAYLOAD_LENGTH_AT;
 pub enum RecordType {
     /// One committed write set (a put, a transaction, a merge), applied whole.
     Commit = 1,
+    /// No data: written after an fsync (at close), its watermark vouches that every
+    /// byte before it is durable, so later damage there is refused, not truncated.
+    /// Its version is the version of the last commit before it; its payload is empty.
+    SyncMarker = 2,
 }
 
 impl TryFrom<u8> for RecordType {
@@ -62,6 +66,7 @@ impl TryFrom<u8> for RecordType {
     fn try_from(tag: u8) -> Result<Self, Self::Error> {
         match tag {
             1 => Ok(RecordType::Commit),
+            2 => Ok(RecordType::SyncMarker),
             _ => Err(UnknownTag {
                 what: "record type",
                 tag,
@@ -412,7 +417,8 @@ mod tests {
     #[test]
     fn frame_record_type_tags_round_trip_and_reject_unknown_values() {
         assert_eq!(RecordType::try_from(1), Ok(RecordType::Commit));
-        for tag in [0u8, 2, 255] {
+        assert_eq!(RecordType::try_from(2), Ok(RecordType::SyncMarker));
+        for tag in [0u8, 3, 255] {
             assert_eq!(
                 RecordType::try_from(tag),
                 Err(UnknownTag {
