@@ -6,8 +6,9 @@
 //! changed in the source since the base is applied to the target, unless the target
 //! changed it too (a conflict) and holds a different value. Events are append-only, so
 //! they never conflict: source events the target has not seen are appended, each known
-//! by the commit version that first wrote it and its place in that commit, so that
-//! merging back and forth never duplicates an event.
+//! by its origin (the commit that first appended it, on any branch, and its place in
+//! that commit), so that an event reaching a branch along several merge paths is
+//! appended once.
 //!
 //! Records are named in reports as `{space, primitive, key}` where primitive is one of
 //! `kv`, `state`, `event`, `json`, `vector`; an event's key is its sequence number and
@@ -19,7 +20,7 @@ use imbl::OrdMap;
 
 use crate::commit::Mutation;
 use crate::error::{Error, Result};
-use crate::model::{BranchState, Chain, Collection, Name, SpaceState};
+use crate::model::{BranchState, Chain, Collection, EventOrigin, Name, SpaceState};
 use crate::value::Value;
 
 /// One record named in a diff or a merge report.
@@ -137,6 +138,9 @@ pub fn plan_merge(
     strategy: MergeStrategy,
 ) -> Result<MergePlan> {
     let base = target.merge_bases.get(source_name).copied().unwrap_or(0);
+    // How far the source has taken in the target: a source value that equals what the
+    // target held then came from the target, and is not a change of the source's.
+    let source_base = source.merge_bases.get(target_name).copied();
     let mut mutations = Vec::new();
     let mut conflicts = Vec::new();
     let mut spaces_touched = BTreeSet::new();
@@ -153,7 +157,7 @@ pub fn plan_merge(
 
         for (primitive, source_map, target_map) in value_maps(source_space, target_space) {
             for (key, source_chain) in source_map.iter() {
-                let decision = decide(source_chain, target_map.get(key), base, strategy);
+                let decision = decide(source_chain, target_map.get(key), base, source_base, strategy);
                 let entry = || DiffEntry { space: space.clone(), primitive, key: key.to_string() };
                 match decision {
                     Decision::Skip => {}
@@ -168,15 +172,17 @@ pub fn plan_merge(
             }
         }
 
-        // Events: append those the target has not seen, in source order.
-        let seen: HashSet<(u64, u64)> =
-            target_space.events.entries.iter().filter(|e| e.version > base).map(|e| event_identity(&target_space.events.entries, e)).collect();
-        for event in source_space.events.entries.iter().filter(|e| e.version > base) {
-            if !seen.contains(&event_identity(&source_space.events.entries, event)) {
-                mutations.push(Mutation::EventAppend {
+        // Events: append those the target has not seen (by origin), in source order.
+        let new_events = source_space.events.entries.iter().filter(|e| e.version > base);
+        let mut seen: Option<HashSet<EventOrigin>> = None;
+        for event in new_events {
+            let seen = seen.get_or_insert_with(|| target_space.events.entries.iter().map(|e| e.origin).collect());
+            if seen.insert(event.origin) {
+                mutations.push(Mutation::EventCopy {
                     space: space.clone(),
                     event_type: event.event_type.to_string(),
                     payload: event.payload.clone(),
+                    origin: event.origin,
                 });
             }
         }
@@ -187,7 +193,7 @@ pub fn plan_merge(
                 name,
                 source_collection,
                 target_space.collections.get(name),
-                base,
+                (base, source_base),
                 strategy,
                 &mut mutations,
                 &mut conflicts,
@@ -216,28 +222,13 @@ pub fn plan_merge(
     })
 }
 
-/// An event's identity across branches: the version of the commit that appended it
-/// and its position among the events of that commit.
-fn event_identity(entries: &imbl::Vector<std::sync::Arc<crate::model::Event>>, event: &crate::model::Event) -> (u64, u64) {
-    let mut ordinal = 0;
-    let mut sequence = event.sequence;
-    while sequence > 0 {
-        sequence -= 1;
-        match entries.get(sequence as usize) {
-            Some(previous) if previous.version == event.version => ordinal += 1,
-            _ => break,
-        }
-    }
-    (event.version, ordinal)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn merge_collection(
     space: &str,
     name: &Name,
     source: &Collection,
     target: Option<&Collection>,
-    base: u64,
+    (base, source_base): (u64, Option<u64>),
     strategy: MergeStrategy,
     mutations: &mut Vec<Mutation>,
     conflicts: &mut Vec<DiffEntry>,
@@ -271,7 +262,7 @@ fn merge_collection(
         }
     };
     for (key, source_chain) in source.records.iter() {
-        let decision = decide(source_chain, target_records.get(key), base, strategy);
+        let decision = decide(source_chain, target_records.get(key), base, source_base, strategy);
         let mutation = || match source_chain.live() {
             Some(value) => Mutation::VectorPut {
                 space: space.to_owned(),
@@ -302,7 +293,13 @@ enum Decision {
 }
 
 /// The three-way decision for one record.
-fn decide<T: PartialEq>(source: &Chain<T>, target: Option<&Chain<T>>, base: u64, strategy: MergeStrategy) -> Decision {
+fn decide<T: PartialEq>(
+    source: &Chain<T>,
+    target: Option<&Chain<T>>,
+    base: u64,
+    source_base: Option<u64>,
+    strategy: MergeStrategy,
+) -> Decision {
     let source_version = source.head().version();
     if source_version <= base {
         return Decision::Skip;
@@ -310,6 +307,12 @@ fn decide<T: PartialEq>(source: &Chain<T>, target: Option<&Chain<T>>, base: u64,
     let target_live = target.and_then(Chain::live);
     if source.live() == target_live {
         return Decision::Skip;
+    }
+    if let (Some(source_base), Some(target_chain)) = (source_base, target) {
+        let target_then = target_chain.as_of(source_base).and_then(|node| node.value());
+        if target_then.is_some() && source.live() == target_then {
+            return Decision::Skip;
+        }
     }
     if target_live.is_none() && source.live().is_none() {
         return Decision::Skip;

@@ -170,11 +170,10 @@ impl<'a> Parser<'a> {
 
     fn parse(mut self) -> Result<JsonPath> {
         // `$` alone is by far the most common path; it needs no allocation at all.
-        if self.text == "$" {
+        // The empty path also means the whole document, as in the published package,
+        // so code written against it keeps working.
+        if self.text == "$" || self.text.is_empty() {
             return Ok(JsonPath::root());
-        }
-        if self.text.is_empty() {
-            return Err(self.error_at(0, "the path is empty"));
         }
         // Every segment begins with `.` or `[` (quoted names may inflate the count, which
         // only over-reserves), so this sizes the vector once.
@@ -831,8 +830,12 @@ mod tests {
     }
 
     #[test]
-    fn json_path_rejects_empty_and_whitespace() {
-        assert_parse_error("", 0, "the path is empty");
+    fn json_path_reads_the_empty_path_as_the_whole_document() {
+        assert!(path("").is_root());
+    }
+
+    #[test]
+    fn json_path_rejects_whitespace() {
         assert_parse_error(" $", 0, "unexpected whitespace");
         assert_parse_error("$ ", 1, "unexpected whitespace");
         assert_parse_error("$.a ", 3, "unexpected whitespace");

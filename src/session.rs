@@ -116,6 +116,37 @@ enum RecordKey {
     Collection(Name, Name),
     Vector(Name, Name, Name),
     Space(Name),
+    /// Everything in a space (read by a space delete).
+    SpaceContents(Name),
+    /// Every vector of a collection (read by a search, stats, or a collection delete).
+    CollectionContents(Name, Name),
+    /// The live keys of one map of a space under a prefix (read by a listing).
+    Range(MapKind, Name, Name),
+}
+
+/// Which map of a space a listing read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MapKind {
+    Kv,
+    Cell,
+    Document,
+}
+
+impl MapKind {
+    fn of(self, space: &SpaceState) -> &imbl::OrdMap<Name, Chain<Value>> {
+        match self {
+            MapKind::Kv => &space.kv,
+            MapKind::Cell => &space.cells,
+            MapKind::Document => &space.documents,
+        }
+    }
+    fn describe(self) -> &'static str {
+        match self {
+            MapKind::Kv => "kv keys",
+            MapKind::Cell => "state cells",
+            MapKind::Document => "documents",
+        }
+    }
 }
 
 impl RecordKey {
@@ -132,6 +163,18 @@ impl RecordKey {
                 branch.space(space)?.collections.get(name)?.records.get(key).map(|c| c.head().version())
             }
             RecordKey::Space(space) => branch.space(space).map(|s| s.created_version),
+            RecordKey::SpaceContents(space) => branch.space(space).map(|s| s.updated_version.max(s.created_version)),
+            RecordKey::CollectionContents(space, name) => {
+                branch.space(space)?.collections.get(name).map(|c| c.updated_version.max(c.created_version))
+            }
+            RecordKey::Range(kind, space, prefix) => {
+                use std::ops::Bound;
+                let map = kind.of(branch.space(space)?);
+                map.range::<_, str>((Bound::Included(prefix.as_ref()), Bound::Unbounded))
+                    .take_while(|(key, _)| key.starts_with(prefix.as_ref()))
+                    .map(|(_, chain)| chain.head().version())
+                    .max()
+            }
         }
     }
 
@@ -144,6 +187,9 @@ impl RecordKey {
             RecordKey::Collection(space, name) => format!("collection '{name}' in space '{space}'"),
             RecordKey::Vector(space, name, key) => format!("vector '{key}' of collection '{name}' in space '{space}'"),
             RecordKey::Space(space) => format!("space '{space}'"),
+            RecordKey::SpaceContents(space) => format!("the contents of space '{space}'"),
+            RecordKey::CollectionContents(space, name) => format!("the vectors of collection '{name}' in space '{space}'"),
+            RecordKey::Range(kind, space, prefix) => format!("the {} under prefix '{prefix}' in space '{space}'", kind.describe()),
         }
     }
 
@@ -158,15 +204,19 @@ impl RecordKey {
             Mutation::DocumentPut { space, key, .. } | Mutation::DocumentDelete { space, key } => {
                 vec![RecordKey::Document(n(space), n(key))]
             }
-            Mutation::EventAppend { space, .. } => vec![RecordKey::Events(n(space))],
-            Mutation::CollectionCreate { space, collection, .. } | Mutation::CollectionDelete { space, collection } => {
-                vec![RecordKey::Collection(n(space), n(collection))]
-            }
+            Mutation::EventAppend { space, .. } | Mutation::EventCopy { space, .. } => vec![RecordKey::Events(n(space))],
+            Mutation::CollectionCreate { space, collection, .. } => vec![RecordKey::Collection(n(space), n(collection))],
+            // A delete reads everything it removes.
+            Mutation::CollectionDelete { space, collection } => vec![
+                RecordKey::Collection(n(space), n(collection)),
+                RecordKey::CollectionContents(n(space), n(collection)),
+            ],
             Mutation::VectorPut { space, collection, key, .. } | Mutation::VectorDelete { space, collection, key } => vec![
                 RecordKey::Collection(n(space), n(collection)),
                 RecordKey::Vector(n(space), n(collection), n(key)),
             ],
-            Mutation::SpaceCreate { space } | Mutation::SpaceDelete { space } => vec![RecordKey::Space(n(space))],
+            Mutation::SpaceCreate { space } => vec![RecordKey::Space(n(space))],
+            Mutation::SpaceDelete { space } => vec![RecordKey::Space(n(space)), RecordKey::SpaceContents(n(space))],
         }
     }
 }
@@ -424,16 +474,21 @@ impl Session {
     }
 
     pub fn kv_list(&self, prefix: Option<&str>) -> Result<Vec<Name>> {
-        let view = self.view()?;
-        Ok(view.space()?.map(|s| list_live(&s.kv, prefix, None, usize::MAX).keys).unwrap_or_default())
+        Ok(self.list(MapKind::Kv, prefix, None, usize::MAX)?.keys)
     }
 
     pub fn kv_list_paginated(&self, prefix: Option<&str>, limit: Option<usize>, cursor: Option<&str>) -> Result<Page> {
+        self.list(MapKind::Kv, prefix, cursor, limit.unwrap_or(usize::MAX))
+    }
+
+    /// Live keys of one map of the current space, in order; a read of the whole prefix
+    /// range for a transaction's conflict check.
+    fn list(&self, kind: MapKind, prefix: Option<&str>, cursor: Option<&str>, limit: usize) -> Result<Page> {
         let view = self.view()?;
-        let limit = limit.unwrap_or(usize::MAX);
+        self.track(|space| RecordKey::Range(kind, space.clone(), Name::from(prefix.unwrap_or(""))));
         Ok(view
             .space()?
-            .map(|s| list_live(&s.kv, prefix, cursor, limit))
+            .map(|s| list_live(kind.of(s), prefix, cursor, limit))
             .unwrap_or(Page { keys: Vec::new(), cursor: None }))
     }
 
@@ -516,8 +571,7 @@ impl Session {
     }
 
     pub fn state_list(&self, prefix: Option<&str>) -> Result<Vec<Name>> {
-        let view = self.view()?;
-        Ok(view.space()?.map(|s| list_live(&s.cells, prefix, None, usize::MAX).keys).unwrap_or_default())
+        Ok(self.list(MapKind::Cell, prefix, None, usize::MAX)?.keys)
     }
 
     // ----- events -------------------------------------------------------------------
@@ -639,11 +693,7 @@ impl Session {
     }
 
     pub fn json_list(&self, limit: usize, prefix: Option<&str>, cursor: Option<&str>) -> Result<Page> {
-        let view = self.view()?;
-        Ok(view
-            .space()?
-            .map(|s| list_live(&s.documents, prefix, cursor, limit))
-            .unwrap_or(Page { keys: Vec::new(), cursor: None }))
+        self.list(MapKind::Document, prefix, cursor, limit)
     }
 
     // ----- vectors ----------------------------------------------------------------------
@@ -682,6 +732,7 @@ impl Session {
 
     pub fn vector_list_collections(&self) -> Result<Vec<CollectionStats>> {
         let view = self.view()?;
+        self.track(|space| RecordKey::SpaceContents(space.clone()));
         let Some(space) = view.space()? else { return Ok(Vec::new()) };
         Ok(space.collections.iter().map(|(name, c)| collection_stats(name, c)).collect())
     }
@@ -689,6 +740,7 @@ impl Session {
     pub fn vector_collection_stats(&self, name: &str) -> Result<CollectionStats> {
         check_name("collection", name)?;
         let view = self.view()?;
+        self.track(|space| RecordKey::CollectionContents(space.clone(), Name::from(name)));
         let space = view.space()?;
         let collection = space.and_then(|s| s.collections.get(name)).ok_or_else(|| missing_collection(name, &view.space))?;
         Ok(collection_stats(name, collection))
@@ -811,6 +863,7 @@ impl Session {
         }
         let metric = metric.map(Metric::parse).transpose()?;
         let view = self.view()?;
+        self.track(|space| RecordKey::CollectionContents(space.clone(), Name::from(collection)));
         let space = view.space()?;
         let target = space.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
         check_embedding(collection, target.dimension, query)?;
@@ -1065,27 +1118,15 @@ impl Session {
             .take()
             .ok_or_else(|| Error::state("no transaction is active; call begin() first"))?;
         if transaction.mutations.is_empty() {
+            // Nothing to write, but the reads must still have been current.
+            let latest = self.engine.snapshot();
+            check_conflicts(&transaction, &latest)?;
             return Ok(transaction.base.last_version);
         }
         let committed = self.engine.commit(|latest| {
-            let branch = &transaction.branch;
-            let now = latest
-                .branch(branch)
-                .ok_or_else(|| Error::conflict(format!("branch '{branch}' was deleted since the transaction began")))?;
-            let then = transaction
-                .base
-                .branch(branch)
-                .ok_or_else(|| Error::state(format!("branch '{branch}' missing from the transaction's snapshot")))?;
-            let mut changed: Vec<String> =
-                transaction.touched.iter().filter(|key| key.version_in(now) != key.version_in(then)).map(RecordKey::describe).collect();
-            if !changed.is_empty() {
-                changed.sort();
-                return Err(Error::conflict(format!(
-                    "transaction conflict: changed by another commit since begin: {}",
-                    changed.join(", ")
-                )));
-            }
-            Ok((Some(CommitBody::Write { branch: branch.to_string(), mutations: transaction.mutations.clone() }), ()))
+            check_conflicts(&transaction, latest)?;
+            let branch = transaction.branch.to_string();
+            Ok((Some(CommitBody::Write { branch, mutations: transaction.mutations.clone() }), ()))
         })?;
         committed.version.ok_or_else(|| Error::state("internal error: a transaction commit produced no version"))
     }
@@ -1165,6 +1206,26 @@ impl Drop for Session {
         // A handle dropped without close() still releases its engine (flushing it).
         let _ = self.close();
     }
+}
+
+/// Fails with a conflict if anything the transaction read or wrote has a different
+/// newest version in `latest` than in the transaction's snapshot.
+fn check_conflicts(transaction: &Transaction, latest: &DbState) -> Result<()> {
+    let branch = &transaction.branch;
+    let now = latest
+        .branch(branch)
+        .ok_or_else(|| Error::conflict(format!("branch '{branch}' was deleted since the transaction began")))?;
+    let then = transaction
+        .base
+        .branch(branch)
+        .ok_or_else(|| Error::state(format!("branch '{branch}' missing from the transaction's snapshot")))?;
+    let mut changed: Vec<String> =
+        transaction.touched.iter().filter(|key| key.version_in(now) != key.version_in(then)).map(RecordKey::describe).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    changed.sort();
+    Err(Error::conflict(format!("transaction conflict: changed by another commit since begin: {}", changed.join(", "))))
 }
 
 fn live_head(chain: Option<&Chain<Value>>) -> Option<Versioned<Value>> {

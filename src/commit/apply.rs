@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use crate::commit::record::{Commit, CommitBody, Mutation};
 use crate::error::{Error, Result};
-use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, DEFAULT};
+use crate::model::{
+    BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
+};
+use crate::value::Value;
 use crate::vector_index::VectorIndex;
 
 /// Returns the state after `commit`.
@@ -61,7 +64,20 @@ pub fn apply(state: &DbState, commit: &Commit) -> Result<DbState> {
                 updated_at: timestamp,
                 parent: Some((source_name.clone(), version)),
             });
-            copy.merge_bases.insert(source_name, version);
+            copy.merge_bases.insert(source_name.clone(), version);
+            // Whoever had taken in the source up to some version has taken in the new
+            // branch up to there too: siblings merge three-way against their common
+            // fork point.
+            let siblings: Vec<(Name, u64)> = next
+                .branches
+                .iter()
+                .filter_map(|(name, other)| other.merge_bases.get(&source_name).map(|base| (name.clone(), *base)))
+                .collect();
+            for (name, base) in siblings {
+                if let Some(other) = next.branches.get_mut(&name) {
+                    other.merge_bases.insert(destination_name.clone(), base);
+                }
+            }
             next.branches.insert(destination_name, copy);
         }
         CommitBody::BranchDelete { branch } => {
@@ -106,17 +122,23 @@ pub fn apply_mutations(branch: &mut BranchState, mutations: &[Mutation], version
     Ok(())
 }
 
+/// The space a mutation writes into (created if needed), stamped as changed.
 fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64) -> &'a mut SpaceState {
-    branch
+    let state = branch
         .spaces
         .entry(Name::from(space))
-        .or_insert_with(|| SpaceState { created_version: version, ..SpaceState::default() })
+        .or_insert_with(|| SpaceState { created_version: version, ..SpaceState::default() });
+    state.updated_version = version;
+    state
 }
 
-fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: &str) -> Result<&'a mut Collection> {
-    space_state.collections.get_mut(collection).ok_or_else(|| {
+/// The collection a vector mutation writes into, stamped as changed.
+fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: &str, version: u64) -> Result<&'a mut Collection> {
+    let target = space_state.collections.get_mut(collection).ok_or_else(|| {
         Error::not_found(format!("collection '{collection}' does not exist in space '{space}'"))
-    })
+    })?;
+    target.updated_version = version;
+    Ok(target)
 }
 
 fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, timestamp: u64) -> Result<()> {
@@ -147,16 +169,14 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
         }
         Mutation::EventAppend { space, event_type, payload } => {
             let events = &mut space_mut(branch, space, version).events;
-            let sequence = events.entries.len() as u64;
-            let event_type = Name::from(event_type.as_str());
-            events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
-            events.entries.push_back(Arc::new(Event {
-                sequence,
-                version,
-                timestamp,
-                event_type,
-                payload: payload.clone(),
-            }));
+            // The event's place among this commit's events in the space.
+            let ordinal = events.entries.iter().rev().take_while(|e| e.version == version).count() as u32;
+            let origin = EventOrigin { version, ordinal };
+            push_event(events, version, timestamp, event_type, payload, origin);
+        }
+        Mutation::EventCopy { space, event_type, payload, origin } => {
+            let events = &mut space_mut(branch, space, version).events;
+            push_event(events, version, timestamp, event_type, payload, *origin);
         }
         Mutation::CollectionCreate { space, collection, dimension, metric } => {
             let space_state = space_mut(branch, space, version);
@@ -172,6 +192,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
                     dimension,
                     metric: *metric,
                     created_version: version,
+                    updated_version: version,
                     records: Default::default(),
                     index: VectorIndex::new(dimension, *metric),
                 },
@@ -186,7 +207,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
             }
         }
         Mutation::VectorPut { space, collection, key, embedding, metadata } => {
-            let target = collection_mut(space_mut(branch, space, version), space, collection)?;
+            let target = collection_mut(space_mut(branch, space, version), space, collection, version)?;
             if embedding.len() != target.dimension {
                 return Err(Error::constraint(format!(
                     "collection '{collection}' has dimension {}, got {}",
@@ -199,7 +220,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
             push(&mut target.records, key, version, timestamp, Some(value));
         }
         Mutation::VectorDelete { space, collection, key } => {
-            let target = collection_mut(space_mut(branch, space, version), space, collection)?;
+            let target = collection_mut(space_mut(branch, space, version), space, collection, version)?;
             target.index.remove(key);
             push(&mut target.records, key, version, timestamp, None);
         }
@@ -214,6 +235,13 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
         }
     }
     Ok(())
+}
+
+fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &str, payload: &Value, origin: EventOrigin) {
+    let sequence = events.entries.len() as u64;
+    let event_type = Name::from(event_type);
+    events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
+    events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload: payload.clone(), origin }));
 }
 
 /// Prepends a version to the chain of `key` (creating the chain if needed). A second

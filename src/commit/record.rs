@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::EventOrigin;
 use crate::value::Value;
 use crate::vector_index::Metric;
 
@@ -27,6 +28,8 @@ pub enum Mutation {
     SpaceCreate { space: String },
     /// Removes the space and everything in it, history included.
     SpaceDelete { space: String },
+    /// An event a merge brings over from another branch, keeping its origin.
+    EventCopy { space: String, event_type: String, payload: Value, origin: EventOrigin },
 }
 
 impl Mutation {
@@ -44,7 +47,8 @@ impl Mutation {
             | Mutation::VectorPut { space, .. }
             | Mutation::VectorDelete { space, .. }
             | Mutation::SpaceCreate { space }
-            | Mutation::SpaceDelete { space } => space,
+            | Mutation::SpaceDelete { space }
+            | Mutation::EventCopy { space, .. } => space,
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct ActiveSegment {
     pub encoder: SegmentEncoder,
     /// Version of the last record in the log (or before it, for a new segment).
     pub last_version: u64,
+    /// True when commits follow the last sync marker (close then writes one).
+    pub needs_sync_marker: bool,
 }
 
 struct Active {
@@ -268,7 +270,7 @@ impl Shared {
     fn append_sync_marker(&self) -> Result<()> {
         let mut guard = self.active.lock();
         let active = &mut *guard;
-        if active.segment.encoder.end_offset() == wal_format::SEGMENT_HEADER_BYTES as u64 {
+        if !active.segment.needs_sync_marker {
             return Ok(());
         }
         active.segment.encoder.mark_all_synced();
@@ -287,6 +289,7 @@ impl Shared {
             return Err(error);
         }
         active.segment.encoder.mark_all_synced();
+        active.segment.needs_sync_marker = false;
         Ok(())
     }
 
@@ -373,6 +376,7 @@ impl CommitLog for LogWriter {
             return Err(error);
         }
         active.segment.last_version = commit.version;
+        active.segment.needs_sync_marker = true;
         shared.log_bytes.fetch_add(active.buffer.len() as u64, Ordering::Relaxed);
         shared.sync.lock().written_version = commit.version;
         Ok(())
@@ -403,7 +407,7 @@ pub fn create_segment(storage: &dyn Storage, directory: &Path, sequence: u64, pr
     file.append(&bytes).map_err(|e| io_error("write the header of", &path, e))?;
     file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
     storage.sync_directory(directory).map_err(|e| io_error("fsync the directory of", &path, e))?;
-    Ok(ActiveSegment { file, sequence, encoder, last_version: previous_version })
+    Ok(ActiveSegment { file, sequence, encoder, last_version: previous_version, needs_sync_marker: false })
 }
 
 /// An `IoError` that says what failed on which file.

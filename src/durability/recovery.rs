@@ -52,10 +52,11 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
     let wal = directory.join(super::WAL_DIRECTORY);
     let snapshots = directory.join(super::SNAPSHOT_DIRECTORY);
     let mut report = RecoveryReport::default();
-    if !read_only {
-        for folder in [directory, wal.as_path(), snapshots.as_path()] {
-            remove_temporary_files(storage, folder, &mut report)?;
-        }
+    // Leftovers are only listed here and removed at the very end, after every check
+    // passed: an open that is refused changes no file.
+    let mut leftovers: Vec<PathBuf> = Vec::new();
+    for folder in [directory, wal.as_path(), snapshots.as_path()] {
+        leftovers.extend(temporary_files(storage, folder)?);
     }
 
     let manifest = snapshot::read_manifest(storage, directory)?;
@@ -68,9 +69,10 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         None => DbState::new(now_micros()),
     };
     let first_segment = manifest.as_ref().map_or(1, |m| m.first_segment);
-    if !read_only {
+    if manifest.is_some() {
+        // Without a manifest no snapshot is known to be stale: leave them all.
         let live_name = live_snapshot.map(|reference| snapshot::snapshot_file_name(reference.id));
-        remove_stale_snapshots(storage, &snapshots, live_name.as_deref(), &mut report)?;
+        leftovers.extend(stale_snapshots(storage, &snapshots, live_name.as_deref())?);
     }
 
     let mut sequences = list_segments(storage, &wal)?;
@@ -78,12 +80,18 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
     // Segments before the manifest's first one were covered by its snapshot; a crash
     // interrupted their removal.
     let (covered, live): (Vec<u64>, Vec<u64>) = sequences.into_iter().partition(|&s| s < first_segment);
-    if !read_only {
-        for sequence in covered {
-            let path = wal.join(super::log_writer::segment_file_name(sequence));
-            storage.remove(&path).map_err(|e| io_error("remove the covered segment", &path, e))?;
-            report.removed_files.push(path.display().to_string());
-        }
+    leftovers.extend(covered.iter().map(|&sequence| wal.join(super::log_writer::segment_file_name(sequence))));
+    if manifest.is_none() && live.is_empty() {
+        // No manifest and no log: a new database whose creation a crash interrupted
+        // (the first snapshot is written before the manifest, the first segment after
+        // it). Nothing was ever committed; start over.
+        leftovers.extend(snapshot_files(storage, &snapshots)?);
+    } else if manifest.is_none() && !snapshot_files(storage, &snapshots)?.is_empty() {
+        return Err(Error::io(format!(
+            "{} is missing, but {} holds snapshots: the database was compacted and cannot be opened without its manifest",
+            directory.join(snapshot::MANIFEST_FILE).display(),
+            snapshots.display()
+        )));
     }
     if let Some(&first) = live.first() {
         if first != first_segment {
@@ -145,9 +153,11 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         }
         report.segments_replayed += 1;
         let mut decoder = decoder;
+        let mut ends_with_commit = false;
         loop {
             match decoder.next_frame() {
                 FrameOutcome::Frame(frame) if frame.record_type == RecordType::SyncMarker => {
+                    ends_with_commit = false;
                     if frame.version != state.last_version {
                         return Err(Error::io(format!(
                             "{} at offset {}: a sync marker for version {} follows version {}",
@@ -181,6 +191,7 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
                         ))
                     })?;
                     report.commits_replayed += 1;
+                    ends_with_commit = true;
                 }
                 FrameOutcome::CleanEnd => break,
                 FrameOutcome::TornTail { offset, reason } if last => {
@@ -224,10 +235,24 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
                 sequence,
                 encoder,
                 last_version: state.last_version,
+                needs_sync_marker: ends_with_commit,
             });
         }
     }
 
+    if !read_only {
+        for path in &leftovers {
+            storage.remove(path).map_err(|e| io_error("remove the leftover", path, e))?;
+            report.removed_files.push(path.display().to_string());
+        }
+        if !leftovers.is_empty() {
+            for folder in [directory, wal.as_path(), snapshots.as_path()] {
+                if storage.exists(folder) {
+                    storage.sync_directory(folder).map_err(|e| io_error("fsync", folder, e))?;
+                }
+            }
+        }
+    }
     if manifest.is_none() && live.is_empty() && !read_only {
         // A new database: a first snapshot and manifest record the default branch's
         // creation (no commit does), so it reads the same after every reopen.
@@ -257,30 +282,30 @@ fn list_segments(storage: &dyn Storage, wal: &Path) -> Result<Vec<u64>> {
     Ok(names.iter().filter_map(|name| parse_segment_file_name(name)).collect())
 }
 
-fn remove_temporary_files(storage: &dyn Storage, folder: &Path, report: &mut RecoveryReport) -> Result<()> {
+/// Temporary files an interrupted atomic write left in `folder`.
+fn temporary_files(storage: &dyn Storage, folder: &Path) -> Result<Vec<PathBuf>> {
     if !storage.exists(folder) {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let names = storage.list(folder).map_err(|e| io_error("list", folder, e))?;
-    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
-        let path: PathBuf = folder.join(name);
-        storage.remove(&path).map_err(|e| io_error("remove the leftover", &path, e))?;
-        report.removed_files.push(path.display().to_string());
-    }
-    Ok(())
+    Ok(names.iter().filter(|n| n.ends_with(".tmp")).map(|name| folder.join(name)).collect())
 }
 
-/// Removes snapshot files other than the live one: a compaction wrote them but a crash
-/// kept the manifest from switching, or the switch happened and removal did not.
-fn remove_stale_snapshots(storage: &dyn Storage, snapshots: &Path, live: Option<&str>, report: &mut RecoveryReport) -> Result<()> {
+/// Every snapshot file in `snapshots`.
+fn snapshot_files(storage: &dyn Storage, snapshots: &Path) -> Result<Vec<PathBuf>> {
+    stale_snapshots(storage, snapshots, None)
+}
+
+/// Snapshot files other than the live one: a compaction wrote them but a crash kept
+/// the manifest from switching, or the switch happened and their removal did not.
+fn stale_snapshots(storage: &dyn Storage, snapshots: &Path, live: Option<&str>) -> Result<Vec<PathBuf>> {
     if !storage.exists(snapshots) {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let names = storage.list(snapshots).map_err(|e| io_error("list", snapshots, e))?;
-    for name in names.iter().filter(|n| Some(n.as_str()) != live && snapshot::is_snapshot_file_name(n)) {
-        let path = snapshots.join(name);
-        storage.remove(&path).map_err(|e| io_error("remove the replaced snapshot", &path, e))?;
-        report.removed_files.push(path.display().to_string());
-    }
-    Ok(())
+    Ok(names
+        .iter()
+        .filter(|n| Some(n.as_str()) != live && snapshot::is_snapshot_file_name(n))
+        .map(|name| snapshots.join(name))
+        .collect())
 }

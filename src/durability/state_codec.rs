@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue};
+use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, EventOrigin, Name, SpaceState, VectorValue};
 use crate::value::Value;
 use crate::vector_index::{Metric, VectorIndex};
 
@@ -43,10 +43,10 @@ pub enum StateRecord {
         parent: Option<(String, u64)>,
         merge_bases: Vec<(String, u64)>,
     },
-    Space { name: String, created_version: u64 },
+    Space { name: String, created_version: u64, updated_version: u64 },
     Chain { kind: ChainKind, key: String, versions: Vec<ValueVersion> },
-    Event { version: u64, timestamp: u64, event_type: String, payload: Value },
-    Collection { name: String, dimension: u32, metric: Metric, created_version: u64 },
+    Event { version: u64, timestamp: u64, event_type: String, payload: Value, origin: EventOrigin },
+    Collection { name: String, dimension: u32, metric: Metric, created_version: u64, updated_version: u64 },
     VectorChain { key: String, versions: Vec<VectorVersion> },
 }
 
@@ -82,7 +82,11 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
         merge_bases: branch.merge_bases.iter().map(|(other, version)| (other.to_string(), *version)).collect(),
     })?;
     for (space_name, space) in branch.spaces.iter() {
-        sink(&StateRecord::Space { name: space_name.to_string(), created_version: space.created_version })?;
+        sink(&StateRecord::Space {
+            name: space_name.to_string(),
+            created_version: space.created_version,
+            updated_version: space.updated_version,
+        })?;
         for (kind, map) in [(ChainKind::Kv, &space.kv), (ChainKind::Cell, &space.cells), (ChainKind::Document, &space.documents)] {
             for (key, chain) in map.iter() {
                 let mut versions: Vec<ValueVersion> =
@@ -97,6 +101,7 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
                 timestamp: event.timestamp,
                 event_type: event.event_type.to_string(),
                 payload: event.payload.clone(),
+                origin: event.origin,
             })?;
         }
         for (collection_name, collection) in space.collections.iter() {
@@ -105,6 +110,7 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
                 dimension: collection.dimension as u32,
                 metric: collection.metric,
                 created_version: collection.created_version,
+                updated_version: collection.updated_version,
             })?;
             for (key, chain) in collection.records.iter() {
                 let mut versions: Vec<VectorVersion> = chain
@@ -162,12 +168,15 @@ impl StateBuilder {
                     merge_bases.into_iter().map(|(other, version)| (Name::from(other.as_str()), version)).collect();
                 self.branch = Some((Name::from(name.as_str()), branch));
             }
-            StateRecord::Space { name, created_version } => {
+            StateRecord::Space { name, created_version, updated_version } => {
                 if self.branch.is_none() {
                     return Err(order_error("a space outside any branch"));
                 }
                 self.finish_space();
-                self.space = Some((Name::from(name.as_str()), SpaceState { created_version, ..SpaceState::default() }));
+                self.space = Some((
+                    Name::from(name.as_str()),
+                    SpaceState { created_version, updated_version, ..SpaceState::default() },
+                ));
             }
             StateRecord::Chain { kind, key, versions } => {
                 let (_, space) = self.space.as_mut().ok_or_else(|| order_error("a chain outside any space"))?;
@@ -179,14 +188,14 @@ impl StateBuilder {
                 };
                 map.insert(Name::from(key.as_str()), chain);
             }
-            StateRecord::Event { version, timestamp, event_type, payload } => {
+            StateRecord::Event { version, timestamp, event_type, payload, origin } => {
                 let (_, space) = self.space.as_mut().ok_or_else(|| order_error("an event outside any space"))?;
                 let sequence = space.events.entries.len() as u64;
                 let event_type = Name::from(event_type.as_str());
                 space.events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
-                space.events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload }));
+                space.events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload, origin }));
             }
-            StateRecord::Collection { name, dimension, metric, created_version } => {
+            StateRecord::Collection { name, dimension, metric, created_version, updated_version } => {
                 if self.space.is_none() {
                     return Err(order_error("a collection outside any space"));
                 }
@@ -201,6 +210,7 @@ impl StateBuilder {
                         dimension,
                         metric,
                         created_version,
+                        updated_version,
                         records: imbl::OrdMap::new(),
                         index: VectorIndex::new(dimension, metric),
                     },

@@ -5,5 +5,5 @@ pub mod state;
 
 pub use chain::{Chain, ChainNode, Versioned};
 pub use state::{
-    BranchInfo, BranchState, Collection, DbState, Event, EventLog, Name, SpaceState, VectorValue, DEFAULT,
+    BranchInfo, BranchState, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
 };

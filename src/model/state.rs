@@ -56,6 +56,8 @@ pub struct BranchState {
 #[derive(Clone, Debug, Default)]
 pub struct SpaceState {
     pub created_version: u64,
+    /// The newest commit that changed anything in the space.
+    pub updated_version: u64,
     pub kv: OrdMap<Name, Chain<Value>>,
     pub cells: OrdMap<Name, Chain<Value>>,
     pub documents: OrdMap<Name, Chain<Value>>,
@@ -67,10 +69,22 @@ pub struct SpaceState {
 #[derive(Debug)]
 pub struct Event {
     pub sequence: u64,
+    /// The commit that appended it to this branch.
     pub version: u64,
     pub timestamp: u64,
     pub event_type: Name,
     pub payload: Value,
+    /// Where the event was first appended, on whichever branch: that commit's version
+    /// and the event's place among that commit's events in the space. A merge copies
+    /// the origin along, so an event reaching a branch by two paths is one event.
+    pub origin: EventOrigin,
+}
+
+/// The identity of an event across branches (see [`Event::origin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct EventOrigin {
+    pub version: u64,
+    pub ordinal: u32,
 }
 
 /// A space's event log: dense sequence numbers from 0, plus an index by type.
@@ -94,6 +108,8 @@ pub struct Collection {
     pub dimension: usize,
     pub metric: Metric,
     pub created_version: u64,
+    /// The newest commit that changed a vector of the collection (or created it).
+    pub updated_version: u64,
     pub records: OrdMap<Name, Chain<VectorValue>>,
     pub index: VectorIndex,
 }
