@@ -1027,11 +1027,12 @@ impl Session {
         Ok(view.branch()?.spaces.keys().map(|k| k.to_string()).collect())
     }
 
-    /// Creates a space if it does not exist (no commit if it does).
+    /// Creates a space if it does not exist (no commit if it does; on a read-only
+    /// database, creating one raises `AccessDenied`).
     pub fn space_create(&self, name: &str) -> Result<()> {
         check_name("space", name)?;
         let view = self.view()?;
-        if view.branch()?.space(name).is_some() || self.engine.read_only() {
+        if view.branch()?.space(name).is_some() {
             return Ok(());
         }
         self.write(|target| {
@@ -1189,7 +1190,7 @@ impl Session {
     /// Writes a snapshot and drops the log it covers (durable databases; a no-op in
     /// memory).
     pub fn compact(&self) -> Result<()> {
-        self.check_open()?;
+        self.check_writable()?;
         self.engine.compact()
     }
 

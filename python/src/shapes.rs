@@ -222,6 +222,22 @@ pub fn database_info<'py>(py: Python<'py>, info: &DatabaseInfo) -> PyResult<Boun
     )?;
     dict.set_item(intern!(py, "last_version"), info.last_version)?;
     dict.set_item(intern!(py, "read_only"), info.read_only)?;
+    dict.set_item(intern!(py, "log_bytes"), info.log_bytes)?;
+    dict.set_item(intern!(py, "poisoned"), info.poisoned.as_deref())?;
+    dict.set_item(intern!(py, "compaction_error"), info.compaction_error.as_deref())?;
+    let recovery = match &info.recovery {
+        None => None,
+        Some(report) => {
+            let entry = PyDict::new(py);
+            entry.set_item(intern!(py, "snapshot_version"), report.snapshot_version)?;
+            entry.set_item(intern!(py, "commits_replayed"), report.commits_replayed)?;
+            entry.set_item(intern!(py, "segments_replayed"), report.segments_replayed)?;
+            entry.set_item(intern!(py, "truncated_tail"), report.truncated_tail.as_deref())?;
+            entry.set_item(intern!(py, "removed_files"), &report.removed_files)?;
+            Some(entry)
+        }
+    };
+    dict.set_item(intern!(py, "recovery"), recovery)?;
     Ok(dict)
 }
 

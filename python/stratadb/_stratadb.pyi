@@ -6,7 +6,7 @@ classes of ``stratadb.errors`` (``StrataError`` and its subclasses).
 
 import os
 from types import TracebackType
-from typing import Any, Literal, Mapping, Optional, Sequence, Type, TypedDict, Union, final, type_check_only
+from typing import Any, List, Literal, Mapping, Optional, Sequence, Type, TypedDict, Union, final, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -194,6 +194,20 @@ class DatabaseInfo(TypedDict):
     durability: _Durability
     last_version: int
     read_only: bool
+    log_bytes: int
+    poisoned: Optional[str]
+    compaction_error: Optional[str]
+    recovery: Optional[RecoveryInfo]
+
+@type_check_only
+class RecoveryInfo(TypedDict):
+    """What recovery found and did when the database was opened (``info()["recovery"]``)."""
+
+    snapshot_version: Optional[int]
+    commits_replayed: int
+    segments_replayed: int
+    truncated_tail: Optional[str]
+    removed_files: List[str]
 
 @type_check_only
 class TransactionInfo(TypedDict):

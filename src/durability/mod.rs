@@ -213,6 +213,15 @@ impl Session {
                 storage.sync_directory(parent).map_err(|e| log_writer::io_error("fsync", parent, e))?;
             }
         }
+        if !storage.is_directory(path) {
+            return Err(Error::io(format!("{} is not a directory, so it cannot hold a database", path.display())));
+        }
+        if options.read_only && !storage.exists(&path.join(snapshot::MANIFEST_FILE)) && !storage.exists(&path.join(WAL_DIRECTORY)) {
+            return Err(Error::not_found(format!(
+                "no database at {} (read-only open creates nothing)",
+                path.display()
+            )));
+        }
         let directory = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut engines = open_engines().lock();
         if let Some(engine) = engines.get(&directory).and_then(Weak::upgrade).filter(|e| !e.is_closed()) {

@@ -36,6 +36,7 @@ pub trait Storage: Send + Sync {
     /// Names of the entries of a directory (not paths), in no particular order.
     fn list(&self, directory: &Path) -> io::Result<Vec<String>>;
     fn exists(&self, path: &Path) -> bool;
+    fn is_directory(&self, path: &Path) -> bool;
     /// Reads a whole file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Creates (or truncates) a file for appending.
