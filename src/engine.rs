@@ -165,8 +165,9 @@ impl Engine {
             // Timestamps never go backwards, even if the wall clock does.
             let timestamp = now_micros().max(current.last_timestamp);
             let commit = Commit { version, timestamp, body };
-            let next = Arc::new(apply(&current, &commit)?);
-            self.log().append(&commit)?;
+            let payload = self.log().encode(&commit)?;
+            let next = Arc::new(apply(&current, commit)?);
+            self.log().append(version, &payload)?;
             self.state.store(next);
             (version, output)
         };

@@ -87,6 +87,8 @@ pub struct DatabaseInfo {
     pub read_only: bool,
     /// Bytes of log written since the last snapshot.
     pub log_bytes: u64,
+    /// fsyncs of the log since the database was opened.
+    pub log_fsyncs: u64,
     /// What recovery found when the database was opened (durable databases).
     pub recovery: Option<RecoveryReport>,
     /// Why the database stopped accepting writes, if it did.
@@ -395,10 +397,11 @@ impl Session {
                 timestamp: now_micros(),
                 body: CommitBody::Write { branch: transaction.branch.to_string(), mutations },
             };
-            transaction.state = Arc::new(apply(&transaction.state, &commit)?);
-            let CommitBody::Write { mutations, .. } = commit.body else {
+            let CommitBody::Write { mutations, .. } = &commit.body else {
                 return Err(Error::state("internal error: transaction commit body changed"));
             };
+            let mutations = mutations.clone();
+            transaction.state = Arc::new(apply(&transaction.state, commit)?);
             for mutation in &mutations {
                 transaction.touched.extend(RecordKey::written_by(mutation));
             }
@@ -1176,6 +1179,7 @@ impl Session {
             last_version: state.last_version,
             read_only: self.read_only || self.engine.read_only(),
             log_bytes: durable.map_or(0, Durable::log_bytes),
+            log_fsyncs: durable.map_or(0, Durable::log_fsyncs),
             recovery: durable.map(|d| d.recovery_report().clone()),
             poisoned: durable.and_then(Durable::poisoned),
             compaction_error: durable.and_then(Durable::compaction_error),

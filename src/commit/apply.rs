@@ -2,7 +2,8 @@
 //! recovery use, so that replay rebuilds exactly what was published.
 //!
 //! Invariant: `apply` either returns the complete new state or an error and leaves the
-//! input untouched (it works on structurally shared copies). The live path validates
+//! input untouched (it works on structurally shared copies); recovery, which owns its
+//! state outright, uses `apply_in_place` so that replay copies nothing. The live path validates
 //! every write before it builds a commit, so an error here on the live path is a bug;
 //! during replay it means a log record does not fit the state (damage), and recovery
 //! reports it.
@@ -17,28 +18,37 @@ use crate::model::{
 use crate::value::Value;
 use crate::vector_index::VectorIndex;
 
-/// Returns the state after `commit`.
-pub fn apply(state: &DbState, commit: &Commit) -> Result<DbState> {
-    if commit.version <= state.last_version {
+/// Returns the state after `commit`; `state` is untouched (the copy shares structure).
+/// The commit's values move into the state (the log gets its bytes beforehand).
+pub fn apply(state: &DbState, commit: Commit) -> Result<DbState> {
+    let mut next = state.clone();
+    apply_in_place(&mut next, commit)?;
+    Ok(next)
+}
+
+/// Applies `commit` to a state the caller owns. Where the state's maps are not shared
+/// (recovery replay), nothing is copied. On an error the state may be half-applied: use
+/// it only where an error discards the state anyway, or through [`apply`].
+pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
+    if commit.version <= next.last_version {
         return Err(Error::io(format!(
             "commit version {} is not newer than the state's version {}",
-            commit.version, state.last_version
+            commit.version, next.last_version
         )));
     }
-    let mut next = state.clone();
     next.last_version = commit.version;
     next.last_timestamp = next.last_timestamp.max(commit.timestamp);
     let (version, timestamp) = (commit.version, commit.timestamp);
-    match &commit.body {
+    match commit.body {
         CommitBody::Write { branch, mutations } => {
-            let target = branch_mut(&mut next, branch)?;
+            let target = branch_mut(next, &branch)?;
             apply_mutations(target, mutations, version, timestamp)?;
         }
         CommitBody::Merge { source, target, mutations } => {
             if next.branches.get(source.as_str()).is_none() {
                 return Err(Error::not_found(format!("branch '{source}' does not exist")));
             }
-            let target_state = branch_mut(&mut next, target)?;
+            let target_state = branch_mut(next, &target)?;
             apply_mutations(target_state, mutations, version, timestamp)?;
             target_state.merge_bases.insert(Name::from(source.as_str()), version);
         }
@@ -54,7 +64,7 @@ pub fn apply(state: &DbState, commit: &Commit) -> Result<DbState> {
             }
             let source_name = Name::from(source.as_str());
             let destination_name = Name::from(destination.as_str());
-            let source_state = branch_mut(&mut next, source)?;
+            let source_state = branch_mut(next, &source)?;
             source_state.merge_bases.insert(destination_name.clone(), version);
             let mut copy = source_state.clone();
             copy.info = Arc::new(BranchInfo {
@@ -101,7 +111,7 @@ pub fn apply(state: &DbState, commit: &Commit) -> Result<DbState> {
             }
         }
     }
-    Ok(next)
+    Ok(())
 }
 
 fn branch_mut<'a>(state: &'a mut DbState, name: &str) -> Result<&'a mut BranchState> {
@@ -112,7 +122,7 @@ fn branch_mut<'a>(state: &'a mut DbState, name: &str) -> Result<&'a mut BranchSt
 }
 
 /// Applies a write set to one branch and stamps the branch as updated.
-pub fn apply_mutations(branch: &mut BranchState, mutations: &[Mutation], version: u64, timestamp: u64) -> Result<()> {
+pub fn apply_mutations(branch: &mut BranchState, mutations: Vec<Mutation>, version: u64, timestamp: u64) -> Result<()> {
     for mutation in mutations {
         apply_mutation(branch, mutation, version, timestamp)?;
     }
@@ -124,10 +134,10 @@ pub fn apply_mutations(branch: &mut BranchState, mutations: &[Mutation], version
 
 /// The space a mutation writes into (created if needed), stamped as changed.
 fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64) -> &'a mut SpaceState {
-    let state = branch
-        .spaces
-        .entry(Name::from(space))
-        .or_insert_with(|| SpaceState { created_version: version, ..SpaceState::default() });
+    if !branch.spaces.contains_key(space) {
+        branch.spaces.insert(Name::from(space), SpaceState { created_version: version, ..SpaceState::default() });
+    }
+    let state = branch.spaces.get_mut(space).unwrap_or_else(|| unreachable!("the space was just inserted"));
     state.updated_version = version;
     state
 }
@@ -141,65 +151,65 @@ fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: 
     Ok(target)
 }
 
-fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, timestamp: u64) -> Result<()> {
+fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, timestamp: u64) -> Result<()> {
     match mutation {
         Mutation::KvPut { space, key, value } => {
-            let map = &mut space_mut(branch, space, version).kv;
-            push(map, key, version, timestamp, Some(value.clone()));
+            let map = &mut space_mut(branch, &space, version).kv;
+            push(map, &key, version, timestamp, Some(value));
         }
         Mutation::KvDelete { space, key } => {
-            let map = &mut space_mut(branch, space, version).kv;
-            push(map, key, version, timestamp, None);
+            let map = &mut space_mut(branch, &space, version).kv;
+            push(map, &key, version, timestamp, None);
         }
         Mutation::CellPut { space, cell, value } => {
-            let map = &mut space_mut(branch, space, version).cells;
-            push(map, cell, version, timestamp, Some(value.clone()));
+            let map = &mut space_mut(branch, &space, version).cells;
+            push(map, &cell, version, timestamp, Some(value));
         }
         Mutation::CellDelete { space, cell } => {
-            let map = &mut space_mut(branch, space, version).cells;
-            push(map, cell, version, timestamp, None);
+            let map = &mut space_mut(branch, &space, version).cells;
+            push(map, &cell, version, timestamp, None);
         }
         Mutation::DocumentPut { space, key, document } => {
-            let map = &mut space_mut(branch, space, version).documents;
-            push(map, key, version, timestamp, Some(document.clone()));
+            let map = &mut space_mut(branch, &space, version).documents;
+            push(map, &key, version, timestamp, Some(document));
         }
         Mutation::DocumentDelete { space, key } => {
-            let map = &mut space_mut(branch, space, version).documents;
-            push(map, key, version, timestamp, None);
+            let map = &mut space_mut(branch, &space, version).documents;
+            push(map, &key, version, timestamp, None);
         }
         Mutation::EventAppend { space, event_type, payload } => {
-            let events = &mut space_mut(branch, space, version).events;
+            let events = &mut space_mut(branch, &space, version).events;
             // The event's place among this commit's events in the space.
             let ordinal = events.entries.iter().rev().take_while(|e| e.version == version).count() as u32;
             let origin = EventOrigin { version, ordinal };
-            push_event(events, version, timestamp, event_type, payload, origin);
+            push_event(events, version, timestamp, &event_type, payload, origin);
         }
         Mutation::EventCopy { space, event_type, payload, origin } => {
-            let events = &mut space_mut(branch, space, version).events;
-            push_event(events, version, timestamp, event_type, payload, *origin);
+            let events = &mut space_mut(branch, &space, version).events;
+            push_event(events, version, timestamp, &event_type, payload, origin);
         }
         Mutation::CollectionCreate { space, collection, dimension, metric } => {
-            let space_state = space_mut(branch, space, version);
+            let space_state = space_mut(branch, &space, version);
             if space_state.collections.contains_key(collection.as_str()) {
                 return Err(Error::conflict(format!(
                     "collection '{collection}' already exists in space '{space}'"
                 )));
             }
-            let dimension = *dimension as usize;
+            let dimension = dimension as usize;
             space_state.collections.insert(
                 Name::from(collection.as_str()),
                 Collection {
                     dimension,
-                    metric: *metric,
+                    metric,
                     created_version: version,
                     updated_version: version,
                     records: Default::default(),
-                    index: VectorIndex::new(dimension, *metric),
+                    index: VectorIndex::new(dimension, metric),
                 },
             );
         }
         Mutation::CollectionDelete { space, collection } => {
-            let space_state = space_mut(branch, space, version);
+            let space_state = space_mut(branch, &space, version);
             if space_state.collections.remove(collection.as_str()).is_none() {
                 return Err(Error::not_found(format!(
                     "collection '{collection}' does not exist in space '{space}'"
@@ -207,7 +217,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
             }
         }
         Mutation::VectorPut { space, collection, key, embedding, metadata } => {
-            let target = collection_mut(space_mut(branch, space, version), space, collection, version)?;
+            let target = collection_mut(space_mut(branch, &space, version), &space, &collection, version)?;
             if embedding.len() != target.dimension {
                 return Err(Error::constraint(format!(
                     "collection '{collection}' has dimension {}, got {}",
@@ -215,17 +225,17 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
                     embedding.len()
                 )));
             }
-            target.index.upsert(key, embedding, metadata.clone());
-            let value = VectorValue { embedding: Arc::from(embedding.as_slice()), metadata: metadata.clone() };
-            push(&mut target.records, key, version, timestamp, Some(value));
+            target.index.upsert(&key, &embedding, metadata.clone());
+            let value = VectorValue { embedding: Arc::from(embedding), metadata };
+            push(&mut target.records, &key, version, timestamp, Some(value));
         }
         Mutation::VectorDelete { space, collection, key } => {
-            let target = collection_mut(space_mut(branch, space, version), space, collection, version)?;
-            target.index.remove(key);
-            push(&mut target.records, key, version, timestamp, None);
+            let target = collection_mut(space_mut(branch, &space, version), &space, &collection, version)?;
+            target.index.remove(&key);
+            push(&mut target.records, &key, version, timestamp, None);
         }
         Mutation::SpaceCreate { space } => {
-            space_mut(branch, space, version);
+            space_mut(branch, &space, version);
         }
         Mutation::SpaceDelete { space } => {
             if space == DEFAULT {
@@ -237,11 +247,11 @@ fn apply_mutation(branch: &mut BranchState, mutation: &Mutation, version: u64, t
     Ok(())
 }
 
-fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &str, payload: &Value, origin: EventOrigin) {
+fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &str, payload: Value, origin: EventOrigin) {
     let sequence = events.entries.len() as u64;
     let event_type = Name::from(event_type);
     events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
-    events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload: payload.clone(), origin }));
+    events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload, origin }));
 }
 
 /// Prepends a version to the chain of `key` (creating the chain if needed). A second

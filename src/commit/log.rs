@@ -1,7 +1,9 @@
 //! The seam between the commit path and durability.
 //!
-//! The engine calls `append` for every commit, in version order, while it holds the
-//! writer lock, and publishes the new state only after `append` succeeded. It then
+//! The engine encodes each commit with `encode` (before applying it, since applying
+//! moves its values into the state), then calls `append` with those bytes, in version
+//! order, while it holds the writer lock, and publishes the new state only after
+//! `append` succeeded. It then
 //! calls `await_durable` without the lock, so that concurrent committers can share one
 //! fsync (group commit). An in-memory database uses [`MemoryLog`], which keeps nothing.
 
@@ -10,8 +12,11 @@ use crate::error::Result;
 
 /// Where commits go to become durable.
 pub trait CommitLog: Send + Sync {
-    /// Records the commit. Called under the writer lock, versions strictly increasing.
-    fn append(&self, commit: &Commit) -> Result<()>;
+    /// The bytes `append` will write for `commit` (empty when nothing is written).
+    fn encode(&self, commit: &Commit) -> Result<Vec<u8>>;
+    /// Records the encoded commit. Called under the writer lock, versions strictly
+    /// increasing.
+    fn append(&self, version: u64, payload: &[u8]) -> Result<()>;
     /// Returns once `version` is as durable as the configured mode promises.
     fn await_durable(&self, version: u64) -> Result<()>;
     /// Makes every appended commit durable (fsync).
@@ -23,7 +28,10 @@ pub trait CommitLog: Send + Sync {
 pub struct MemoryLog;
 
 impl CommitLog for MemoryLog {
-    fn append(&self, _commit: &Commit) -> Result<()> {
+    fn encode(&self, _commit: &Commit) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    fn append(&self, _version: u64, _payload: &[u8]) -> Result<()> {
         Ok(())
     }
     fn await_durable(&self, _version: u64) -> Result<()> {

@@ -4,6 +4,6 @@ pub mod apply;
 pub mod log;
 pub mod record;
 
-pub use apply::apply;
+pub use apply::{apply, apply_in_place};
 pub use log::{CommitLog, MemoryLog};
 pub use record::{Commit, CommitBody, Mutation};

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use wal_format::{RecordType, SegmentEncoder, SegmentHeader};
@@ -72,7 +72,6 @@ pub struct ActiveSegment {
 struct Active {
     segment: ActiveSegment,
     buffer: Vec<u8>,
-    payload: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -81,6 +80,15 @@ struct SyncState {
     durable_version: u64,
     syncing: bool,
     poisoned: Option<String>,
+    /// Committers waiting for durability right now (the leader included), the most
+    /// seen during the current fsync, and during the last one with its duration: a
+    /// leader that had company last time gives the others a moment to join its fsync.
+    waiting: u64,
+    peak_waiting: u64,
+    last_group: u64,
+    last_fsync: Duration,
+    /// A leader is waiting for more commits to be written before it fsyncs.
+    gathering: bool,
 }
 
 struct Shared {
@@ -91,8 +99,12 @@ struct Shared {
     active: Mutex<Active>,
     sync: Mutex<SyncState>,
     synced: Condvar,
+    /// Signalled when a commit is written while a leader is gathering a group.
+    appended: Condvar,
     /// Bytes in the log since the last snapshot (drives automatic compaction).
     log_bytes: AtomicU64,
+    /// fsyncs of the log since open (group commit shows as commits per fsync).
+    fsyncs: AtomicU64,
     stop: AtomicBool,
     /// Set once `close` has made everything durable and sealed the log.
     closed: AtomicBool,
@@ -122,10 +134,12 @@ impl LogWriter {
             directory,
             durability,
             segment_bytes_target,
-            active: Mutex::new(Active { segment, buffer: Vec::new(), payload: Vec::new() }),
+            active: Mutex::new(Active { segment, buffer: Vec::new() }),
             sync: Mutex::new(SyncState { written_version: last_version, durable_version: last_version, ..SyncState::default() }),
             synced: Condvar::new(),
+            appended: Condvar::new(),
             log_bytes: AtomicU64::new(log_bytes),
+            fsyncs: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stop_signal: Condvar::new(),
@@ -144,6 +158,11 @@ impl LogWriter {
     /// Bytes appended since the last snapshot.
     pub fn log_bytes(&self) -> u64 {
         self.shared.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// fsyncs of the log since open.
+    pub fn fsyncs(&self) -> u64 {
+        self.shared.fsyncs.load(Ordering::Relaxed)
     }
 
     /// Why the log stopped accepting writes, if it did.
@@ -246,6 +265,7 @@ impl Shared {
             let target = self.sync.lock().written_version;
             (Arc::clone(&active.segment.file), active.segment.sequence, active.segment.encoder.end_offset(), target)
         };
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = file.sync_data() {
             let error = io_error("fsync of the log", &self.segment_path(sequence), error);
             self.poison(error.message());
@@ -296,6 +316,14 @@ impl Shared {
     /// Waits until `version` is durable, leading an fsync if nobody else is.
     fn wait_for(&self, version: u64) -> Result<()> {
         let mut sync = self.sync.lock();
+        sync.waiting += 1;
+        sync.peak_waiting = sync.peak_waiting.max(sync.waiting);
+        let result = self.wait_in_group(&mut sync, version);
+        sync.waiting -= 1;
+        result
+    }
+
+    fn wait_in_group(&self, sync: &mut parking_lot::MutexGuard<'_, SyncState>, version: u64) -> Result<()> {
         loop {
             if sync.durable_version >= version {
                 return Ok(());
@@ -304,17 +332,39 @@ impl Shared {
                 return Err(poisoned_error(reason));
             }
             if sync.syncing {
-                self.synced.wait(&mut sync);
+                self.synced.wait(sync);
                 continue;
             }
             sync.syncing = true;
-            drop(sync);
-            let result = self.sync_now();
-            sync = self.sync.lock();
+            self.gather_group(sync);
+            sync.peak_waiting = sync.waiting;
+            let started = Instant::now();
+            let result = parking_lot::MutexGuard::unlocked(sync, || self.sync_now());
             sync.syncing = false;
+            sync.last_group = sync.peak_waiting;
+            sync.last_fsync = started.elapsed();
             self.synced.notify_all();
             result?;
         }
+    }
+
+    /// Adaptive group commit: if the last fsync served several committers, they are
+    /// likely on their way back with their next commits; wait (at most half an fsync,
+    /// at most 2 ms) until as many have been written, so that one fsync serves them
+    /// all. A lone writer never waits.
+    fn gather_group(&self, sync: &mut parking_lot::MutexGuard<'_, SyncState>) {
+        if sync.last_group <= 1 {
+            return;
+        }
+        let wanted = sync.durable_version + sync.last_group;
+        let deadline = Instant::now() + (sync.last_fsync / 2).min(Duration::from_millis(2));
+        sync.gathering = true;
+        while sync.written_version < wanted && sync.poisoned.is_none() {
+            if self.appended.wait_until(sync, deadline).timed_out() {
+                break;
+            }
+        }
+        sync.gathering = false;
     }
 
     fn run_flusher(&self) {
@@ -344,15 +394,15 @@ impl Shared {
 }
 
 impl CommitLog for LogWriter {
-    fn append(&self, commit: &Commit) -> Result<()> {
+    fn encode(&self, commit: &Commit) -> Result<Vec<u8>> {
+        postcard::to_allocvec(commit).map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))
+    }
+
+    fn append(&self, version: u64, payload: &[u8]) -> Result<()> {
         let shared = &self.shared;
         shared.check_poisoned()?;
         let mut guard = shared.active.lock();
         let active = &mut *guard;
-        active.payload.clear();
-        let payload = std::mem::take(&mut active.payload);
-        let payload = postcard::to_extend(commit, payload)
-            .map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))?;
         let frame_bytes = (wal_format::FRAME_HEADER_BYTES + payload.len()) as u64;
         let header_end = wal_format::SEGMENT_HEADER_BYTES as u64;
         if active.segment.encoder.end_offset() > header_end
@@ -360,25 +410,26 @@ impl CommitLog for LogWriter {
         {
             if let Err(error) = shared.roll(active) {
                 shared.poison(error.message());
-                active.payload = payload;
                 return Err(error);
             }
         }
         active.buffer.clear();
-        let appended = active.segment.encoder.append(RecordType::Commit, commit.version, &payload, &mut active.buffer);
-        active.payload = payload;
-        if let Err(error) = appended {
-            return Err(Error::validation(format!("commit {} cannot be logged: {error}", commit.version)));
+        if let Err(error) = active.segment.encoder.append(RecordType::Commit, version, payload, &mut active.buffer) {
+            return Err(Error::validation(format!("commit {version} cannot be logged: {error}")));
         }
         if let Err(error) = active.segment.file.append(&active.buffer) {
             let error = io_error("write to the log", &shared.segment_path(active.segment.sequence), error);
             shared.poison(error.message());
             return Err(error);
         }
-        active.segment.last_version = commit.version;
+        active.segment.last_version = version;
         active.segment.needs_sync_marker = true;
         shared.log_bytes.fetch_add(active.buffer.len() as u64, Ordering::Relaxed);
-        shared.sync.lock().written_version = commit.version;
+        let mut sync = shared.sync.lock();
+        sync.written_version = version;
+        if sync.gathering {
+            shared.appended.notify_one();
+        }
         Ok(())
     }
 

@@ -97,6 +97,10 @@ impl Durable {
     pub fn log_bytes(&self) -> u64 {
         self.writer.as_ref().map_or(0, log_writer::LogWriter::log_bytes)
     }
+    /// fsyncs of the log since open.
+    pub fn log_fsyncs(&self) -> u64 {
+        self.writer.as_ref().map_or(0, log_writer::LogWriter::fsyncs)
+    }
     /// Why writes stopped, if they did.
     pub fn poisoned(&self) -> Option<String> {
         self.writer.as_ref().and_then(log_writer::LogWriter::poisoned)
@@ -147,10 +151,15 @@ impl Durable {
             .writer
             .as_ref()
             .ok_or_else(|| Error::access_denied("the database was opened read-only; compact() writes files"))?;
-        let (state, first_segment) = seal(&|| writer.roll())?;
-        // Under the writer lock nothing was appended between the roll and now, so the
-        // log bytes at this point are exactly what the snapshot will cover.
-        let covered_bytes = writer.log_bytes();
+        // Read under the writer lock, right after the roll: exactly the log bytes the
+        // snapshot will cover.
+        let covered = std::cell::Cell::new(0u64);
+        let (state, first_segment) = seal(&|| {
+            let sequence = writer.roll()?;
+            covered.set(writer.log_bytes());
+            Ok(sequence)
+        })?;
+        let covered_bytes = covered.get();
         let storage = self.storage.as_ref();
         let snapshots = self.directory.join(SNAPSHOT_DIRECTORY);
         storage.create_dir_all(&snapshots).map_err(|e| log_writer::io_error("create", &snapshots, e))?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use wal_format::{FrameOutcome, RecordType, SegmentDecoder, SegmentOpen};
 
-use crate::commit::{apply, Commit};
+use crate::commit::{apply_in_place, Commit};
 use crate::durability::log_writer::{create_segment, io_error, parse_segment_file_name, ActiveSegment};
 use crate::durability::snapshot;
 use crate::engine::now_micros;
@@ -181,12 +181,13 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
                             state.last_version + 1
                         )));
                     }
-                    state = apply(&state, &commit).map_err(|error| {
+                    let version = commit.version;
+                    apply_in_place(&mut state, commit).map_err(|error| {
                         Error::io(format!(
                             "{} at offset {}: log record {} does not apply: {}",
                             path.display(),
                             frame.offset,
-                            commit.version,
+                            version,
                             error.message()
                         ))
                     })?;

@@ -1,0 +1,198 @@
+//! Engine-level durability benchmarks (run with `make bench-engine`):
+//! reopen after compaction, log replay rate, bytes on disk against the raw keys and
+//! values, and the `"always"` commit rate of 1 and 4 writers against a bare
+//! write-plus-fsync loop on the same disk. Prints a markdown table.
+
+use std::fs::OpenOptions as FileOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stratadb::{Durability, OpenOptions, Session, Value};
+
+// The allocator the Python package uses, so the figures match what users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let records: u64 = flag(&args, "--records").unwrap_or(1_000_000);
+    let seconds: f64 = flag(&args, "--seconds").unwrap_or(3.0);
+    let base = flag::<String>(&args, "--dir").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let root = base.join(format!("stratadb-engine-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("create the bench directory");
+
+    let only: Option<String> = flag(&args, "--only");
+    if let (Some("open"), Some(path)) = (only.as_deref(), flag::<String>(&args, "--path")) {
+        // Profiling aid: time one open of an existing database.
+        let started = Instant::now();
+        let session = open(Path::new(&path), Durability::None);
+        println!("open took {:.3} s: {:?}", started.elapsed().as_secs_f64(), session.info().expect("info").recovery);
+        return;
+    }
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    println!("| workload | figure | target |");
+    println!("|---|---|---|");
+    if wanted("reopen") {
+        reopen_and_size(&root.join("compacted"), records);
+    }
+    if wanted("replay") {
+        replay(&root.join("replay"), records);
+    }
+    if wanted("always") {
+        always(&root.join("always"), seconds);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn flag<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+fn open(path: &Path, durability: Durability) -> Session {
+    Session::open(path, OpenOptions { durability: Some(durability), ..OpenOptions::default() }).expect("open")
+}
+
+fn key(i: u64) -> String {
+    format!("key:{i:08}")
+}
+
+/// A small value: about 20 bytes of text.
+fn value(i: u64) -> Value {
+    Value::String(format!("value-{i:08}-agent"))
+}
+
+/// Writes `records` small KV records in batches of 1,000 per transaction (the
+/// per-commit cost is measured elsewhere); returns the raw bytes of keys and values.
+fn fill(session: &Session, records: u64) -> u64 {
+    let mut raw = 0u64;
+    let mut i = 0;
+    while i < records {
+        session.begin(false).expect("begin");
+        for _ in 0..1000.min(records - i) {
+            let k = key(i);
+            let v = value(i);
+            if let Value::String(s) = &v {
+                raw += (k.len() + s.len()) as u64;
+            }
+            session.kv_put(&k, v).expect("put");
+            i += 1;
+        }
+        session.commit().expect("commit");
+    }
+    raw
+}
+
+fn directory_bytes(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let meta = entry.metadata().expect("metadata");
+            total += if meta.is_dir() { directory_bytes(&entry.path()) } else { meta.len() };
+        }
+    }
+    total
+}
+
+fn reopen_and_size(path: &Path, records: u64) {
+    let session = open(path, Durability::None);
+    let raw = fill(&session, records);
+    session.compact().expect("compact");
+    session.close().expect("close");
+    let started = Instant::now();
+    let session = open(path, Durability::Standard);
+    let elapsed = started.elapsed();
+    assert!(session.kv_get(&key(records - 1)).expect("get").is_some());
+    session.close().expect("close");
+    let bytes = directory_bytes(path);
+    println!("| reopen after compact, {records} records | {:.3} s | well under 1 s |", elapsed.as_secs_f64());
+    println!(
+        "| bytes on disk after compact / raw keys+values | {:.2}x ({bytes} / {raw}) | at most 1.3x |",
+        bytes as f64 / raw as f64
+    );
+}
+
+fn replay(path: &Path, records: u64) {
+    // No automatic compaction: the whole log must still be there to replay.
+    std::fs::create_dir_all(path).expect("create");
+    std::fs::write(path.join("strata.toml"), "durability = \"none\"\nauto_compact_log_bytes = 1099511627776\n")
+        .expect("write strata.toml");
+    let session = open(path, Durability::None);
+    // One commit per record, so the log holds `records` records.
+    for i in 0..records {
+        session.kv_put(&key(i), value(i)).expect("put");
+    }
+    session.close().expect("close");
+    let started = Instant::now();
+    let session = open(path, Durability::Standard);
+    let elapsed = started.elapsed();
+    let replayed = session.info().expect("info").recovery.map(|r| r.commits_replayed).unwrap_or(0);
+    session.close().expect("close");
+    println!(
+        "| log replay, {replayed} records | {:.0} records/s ({:.3} s) | over 1,000,000 records/s |",
+        replayed as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+}
+
+fn always(path: &Path, seconds: f64) {
+    let duration = Duration::from_secs_f64(seconds);
+    // The bare loop: append ~100 bytes and fdatasync, on the same disk.
+    std::fs::create_dir_all(path).expect("create");
+    let bare_path = path.join("bare.log");
+    let mut file = FileOptions::new().create(true).append(true).open(&bare_path).expect("open bare file");
+    let record = [7u8; 100];
+    let started = Instant::now();
+    let mut bare = 0u64;
+    while started.elapsed() < duration {
+        file.write_all(&record).expect("write");
+        file.sync_data().expect("fsync");
+        bare += 1;
+    }
+    let bare_rate = bare as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&bare_path);
+
+    let database = path.join("db");
+    let session = Arc::new(open(&database, Durability::Always));
+    let fsyncs = || session.info().expect("info").log_fsyncs;
+    let (before, version_before) = (fsyncs(), session.info().expect("info").last_version);
+    let one = rate(&session, 1, duration);
+    let (middle, version_middle) = (fsyncs(), session.info().expect("info").last_version);
+    let four = rate(&session, 4, duration);
+    let (after, version_after) = (fsyncs(), session.info().expect("info").last_version);
+    let per_fsync = |commits: u64, syncs: u64| commits as f64 / syncs.max(1) as f64;
+    println!(
+        "| commits per fsync, 1 writer / 4 writers | {:.2} / {:.2} | group commit |",
+        per_fsync(version_middle - version_before, middle - before),
+        per_fsync(version_after - version_middle, after - middle)
+    );
+    session.close().expect("close");
+    println!("| bare write+fsync loop | {bare_rate:.0} /s | reference |");
+    println!(
+        "| kv_put always, 1 writer | {one:.0} /s ({:.2}x the bare loop) | at least 0.9x the bare loop |",
+        one / bare_rate
+    );
+    println!("| kv_put always, 4 writers | {four:.0} /s ({:.2}x 1 writer) | at least 3x 1 writer |", four / one);
+}
+
+fn rate(session: &Arc<Session>, threads: usize, duration: Duration) -> f64 {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let session = Arc::clone(session);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while started.elapsed() < duration {
+                    session.kv_put(&format!("t{t}:{n}"), Value::Int(n as i64)).expect("put");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    total as f64 / started.elapsed().as_secs_f64()
+}
