@@ -50,11 +50,39 @@ pub fn check_embedding(collection: &str, dimension: usize, embedding: &[f32]) ->
     Ok(())
 }
 #[derive(Clone, Debug)]
-pub struct Filter { conditions: Vec<(String, String, Value)> }
+pub struct Filter { conditions: Vec<(String, Op, Value)> }
+#[derive(Clone, Copy, Debug)]
+enum Op { Eq, Ne, Gt, Gte, Lt, Lte, In, Contains }
 impl Filter {
-    pub fn new(conditions: Vec<(String, String, Value)>) -> Result<Filter> { Ok(Filter { conditions }) }
+    pub fn new(conditions: Vec<(String, String, Value)>) -> Result<Filter> {
+        let mut parsed = Vec::new();
+        for (field, op, value) in conditions {
+            let op = match op.as_str() { "eq" => Op::Eq, "ne" => Op::Ne, "gt" => Op::Gt, "gte" => Op::Gte, "lt" => Op::Lt, "lte" => Op::Lte, "in" => Op::In, "contains" => Op::Contains,
+                other => return Err(Error::validation(format!("filter op {other:?} is not one of eq, ne, gt, gte, lt, lte, in, contains"))) };
+            if matches!(op, Op::In) && !matches!(value, Value::Array(_)) { return Err(Error::validation(format!("filter op 'in' on field {field:?} needs a list value"))); }
+            parsed.push((field, op, value));
+        }
+        Ok(Filter { conditions: parsed })
+    }
     pub fn matches(&self, metadata: Option<&Value>) -> bool {
-        let Some(Value::Object(m)) = metadata else { return self.conditions.is_empty() };
-        self.conditions.iter().all(|(f, op, v)| { let x = m.get(f); match (op.as_str(), x) { ("eq", Some(x)) => x.loosely_equals(v), ("ne", x) => x.is_none_or(|x| !x.loosely_equals(v)), _ => false } })
+        let object = match metadata { Some(Value::Object(m)) => Some(m), _ => None };
+        self.conditions.iter().all(|(field, op, want)| {
+            let found = object.and_then(|m| m.get(field.as_str()));
+            let Some(found) = found else { return matches!(op, Op::Ne) };
+            match op {
+                Op::Eq => found.loosely_equals(want),
+                Op::Ne => !found.loosely_equals(want),
+                Op::Gt => found.compare(want) == Some(std::cmp::Ordering::Greater),
+                Op::Gte => matches!(found.compare(want), Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)),
+                Op::Lt => found.compare(want) == Some(std::cmp::Ordering::Less),
+                Op::Lte => matches!(found.compare(want), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)),
+                Op::In => matches!(want, Value::Array(items) if items.iter().any(|item| found.loosely_equals(item))),
+                Op::Contains => match (found, want) {
+                    (Value::String(text), Value::String(part)) => text.contains(part.as_str()),
+                    (Value::Array(items), _) => items.iter().any(|item| item.loosely_equals(want)),
+                    _ => false,
+                },
+            }
+        })
     }
 }
