@@ -309,9 +309,11 @@ fn decide<T: PartialEq>(
         return Decision::Skip;
     }
     if let (Some(source_base), Some(target_chain)) = (source_base, target) {
-        let target_then = target_chain.as_of(source_base).and_then(|node| node.value());
-        if target_then.is_some() && source.live() == target_then {
-            return Decision::Skip;
+        // A value (or a delete) the source took from the target is not its change.
+        if let Some(then) = target_chain.as_of(source_base) {
+            if source.live() == then.value() {
+                return Decision::Skip;
+            }
         }
     }
     if target_live.is_none() && source.live().is_none() {

@@ -10,6 +10,7 @@
 //! remembered; `commit` fails with a conflict, applying nothing, if any of them has a
 //! different newest version in the published state than it had at `begin`.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -124,6 +125,8 @@ enum RecordKey {
     CollectionContents(Name, Name),
     /// The live keys of one map of a space under a prefix (read by a listing).
     Range(MapKind, Name, Name),
+    /// Which spaces the branch has (read by `list_spaces`).
+    SpaceSet,
 }
 
 /// Which map of a space a listing read.
@@ -169,6 +172,7 @@ impl RecordKey {
             RecordKey::CollectionContents(space, name) => {
                 branch.space(space)?.collections.get(name).map(|c| c.updated_version.max(c.created_version))
             }
+            RecordKey::SpaceSet => Some(branch.spaces_version),
             RecordKey::Range(kind, space, prefix) => {
                 use std::ops::Bound;
                 let map = kind.of(branch.space(space)?);
@@ -192,6 +196,7 @@ impl RecordKey {
             RecordKey::SpaceContents(space) => format!("the contents of space '{space}'"),
             RecordKey::CollectionContents(space, name) => format!("the vectors of collection '{name}' in space '{space}'"),
             RecordKey::Range(kind, space, prefix) => format!("the {} under prefix '{prefix}' in space '{space}'", kind.describe()),
+            RecordKey::SpaceSet => "the list of spaces".to_owned(),
         }
     }
 
@@ -263,17 +268,39 @@ impl View {
 }
 
 /// What a write builder sees: the state to validate against and where to write.
+///
+/// Every record a builder looks at goes through the lookup methods below, which remember
+/// it: inside a transaction those are reads for the conflict check, also when the write
+/// turns out to change nothing or fails on what it found.
 pub struct WriteTarget<'a> {
     pub branch: &'a BranchState,
     pub space: &'a Name,
+    reads: RefCell<Vec<RecordKey>>,
 }
 
 impl WriteTarget<'_> {
+    fn read(&self, key: RecordKey) {
+        self.reads.borrow_mut().push(key);
+    }
     fn space(&self) -> Option<&SpaceState> {
         self.branch.space(self.space)
     }
+    fn live(&self, kind: MapKind, key: &str) -> Option<&Chain<Value>> {
+        let record = match kind {
+            MapKind::Kv => RecordKey::Kv(self.space.clone(), Name::from(key)),
+            MapKind::Cell => RecordKey::Cell(self.space.clone(), Name::from(key)),
+            MapKind::Document => RecordKey::Document(self.space.clone(), Name::from(key)),
+        };
+        self.read(record);
+        self.space().and_then(|s| kind.of(s).get(key)).filter(|chain| chain.live().is_some())
+    }
     fn collection(&self, name: &str) -> Result<&Collection> {
+        self.read(RecordKey::Collection(self.space.clone(), Name::from(name)));
         self.space().and_then(|s| s.collections.get(name)).ok_or_else(|| missing_collection(name, self.space))
+    }
+    fn named_space(&self, name: &str) -> Option<&SpaceState> {
+        self.read(RecordKey::Space(Name::from(name)));
+        self.branch.space(name)
     }
 }
 
@@ -387,7 +414,10 @@ impl Session {
                 .state
                 .branch(&transaction.branch)
                 .ok_or_else(|| Error::not_found(format!("branch '{}' does not exist", transaction.branch)))?;
-            let (mutations, output) = build(&WriteTarget { branch: branch_state, space: &space })?;
+            let target = WriteTarget { branch: branch_state, space: &space, reads: RefCell::new(Vec::new()) };
+            let built = build(&target);
+            transaction.touched.extend(target.reads.into_inner());
+            let (mutations, output) = built?;
             if mutations.is_empty() {
                 return Ok((None, output));
             }
@@ -414,7 +444,8 @@ impl Session {
             let branch_state = state.branch(&branch).ok_or_else(|| {
                 Error::not_found(format!("the current branch '{branch}' no longer exists; switch with set_branch"))
             })?;
-            let (mutations, output) = build(&WriteTarget { branch: branch_state, space: &space })?;
+            let (mutations, output) =
+                build(&WriteTarget { branch: branch_state, space: &space, reads: RefCell::new(Vec::new()) })?;
             let body = (!mutations.is_empty()).then(|| CommitBody::Write { branch: branch.to_string(), mutations });
             Ok((body, output))
         })?;
@@ -462,7 +493,7 @@ impl Session {
     pub fn kv_delete(&self, key: &str) -> Result<bool> {
         check_key("key", key)?;
         let (_, existed) = self.write(|target| {
-            let existed = target.space().and_then(|s| s.kv.get(key)).is_some_and(|c| c.live().is_some());
+            let existed = target.live(MapKind::Kv, key).is_some();
             let mutations = if existed {
                 vec![Mutation::KvDelete { space: target.space.to_string(), key: key.to_owned() }]
             } else {
@@ -470,9 +501,6 @@ impl Session {
             };
             Ok((mutations, existed))
         })?;
-        if !existed {
-            self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
-        }
         Ok(existed)
     }
 
@@ -523,14 +551,11 @@ impl Session {
         check_key("cell", cell)?;
         value.check("value")?;
         let (version, existing) = self.write(|target| {
-            match target.space().and_then(|s| s.cells.get(cell)).filter(|c| c.live().is_some()) {
+            match target.live(MapKind::Cell, cell) {
                 Some(chain) => Ok((Vec::new(), Some(chain.head().version()))),
                 None => Ok((vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }], None)),
             }
         })?;
-        if existing.is_some() {
-            self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
-        }
         version.or(existing).ok_or_else(|| Error::state("internal error: state_init produced no version"))
     }
 
@@ -540,15 +565,12 @@ impl Session {
         check_key("cell", cell)?;
         value.check("value")?;
         let (version, ()) = self.write(|target| {
-            let current = target.space().and_then(|s| s.cells.get(cell)).filter(|c| c.live().is_some()).map(|c| c.head().version());
+            let current = target.live(MapKind::Cell, cell).map(|c| c.head().version());
             if current != expected_version {
                 return Ok((Vec::new(), ()));
             }
             Ok((vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }], ()))
         })?;
-        if version.is_none() {
-            self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
-        }
         Ok(version)
     }
 
@@ -562,7 +584,7 @@ impl Session {
     pub fn state_delete(&self, cell: &str) -> Result<bool> {
         check_key("cell", cell)?;
         let (_, existed) = self.write(|target| {
-            let existed = target.space().and_then(|s| s.cells.get(cell)).is_some_and(|c| c.live().is_some());
+            let existed = target.live(MapKind::Cell, cell).is_some();
             let mutations = if existed {
                 vec![Mutation::CellDelete { space: target.space.to_string(), cell: cell.to_owned() }]
             } else {
@@ -639,7 +661,7 @@ impl Session {
         let path = JsonPath::parse(path)?;
         value.check("value")?;
         self.write_one(|target| {
-            let current = target.space().and_then(|s| s.documents.get(key)).and_then(|c| c.live()).cloned();
+            let current = target.live(MapKind::Document, key).and_then(|c| c.live()).cloned();
             let document = json_path::set(current, &path, value)?;
             document.check("document")?;
             Ok(vec![Mutation::DocumentPut { space: target.space.to_string(), key: key.to_owned(), document }])
@@ -663,7 +685,7 @@ impl Session {
         check_key("document key", key)?;
         let path = JsonPath::parse(path)?;
         let (version, ()) = self.write(|target| {
-            let chain = target.space().and_then(|s| s.documents.get(key)).filter(|c| c.live().is_some());
+            let chain = target.live(MapKind::Document, key);
             let Some(chain) = chain else { return Ok((Vec::new(), ())) };
             let space = target.space.to_string();
             if path.is_root() {
@@ -675,9 +697,6 @@ impl Session {
             }
             Ok((vec![Mutation::DocumentPut { space, key: key.to_owned(), document }], ()))
         })?;
-        if version.is_none() {
-            self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
-        }
         Ok(version.unwrap_or(0))
     }
 
@@ -710,7 +729,7 @@ impl Session {
             )));
         }
         self.write_one(|target| {
-            if target.space().is_some_and(|s| s.collections.contains_key(name)) {
+            if target.collection(name).is_ok() {
                 return Err(Error::conflict(format!("collection '{name}' already exists in space '{}'", target.space)));
             }
             Ok(vec![Mutation::CollectionCreate {
@@ -725,7 +744,7 @@ impl Session {
     pub fn vector_delete_collection(&self, name: &str) -> Result<bool> {
         check_name("collection", name)?;
         let (_, existed) = self.write(|target| {
-            if !target.space().is_some_and(|s| s.collections.contains_key(name)) {
+            if target.collection(name).is_err() {
                 return Ok((Vec::new(), false));
             }
             Ok((vec![Mutation::CollectionDelete { space: target.space.to_string(), collection: name.to_owned() }], true))
@@ -812,6 +831,7 @@ impl Session {
         check_name("collection", collection)?;
         check_key("vector key", key)?;
         let view = self.view()?;
+        self.track(|space| RecordKey::Collection(space.clone(), Name::from(collection)));
         self.track(|space| RecordKey::Vector(space.clone(), Name::from(collection), Name::from(key)));
         let space = view.space()?;
         let target = space.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
@@ -831,6 +851,7 @@ impl Session {
         check_key("vector key", key)?;
         let (_, existed) = self.write(|target| {
             let existing = target.collection(collection)?;
+            target.read(RecordKey::Vector(target.space.clone(), Name::from(collection), Name::from(key)));
             if existing.records.get(key).is_none_or(|c| c.live().is_none()) {
                 return Ok((Vec::new(), false));
             }
@@ -1027,6 +1048,7 @@ impl Session {
 
     pub fn list_spaces(&self) -> Result<Vec<String>> {
         let view = self.view()?;
+        self.track(|_| RecordKey::SpaceSet);
         Ok(view.branch()?.spaces.keys().map(|k| k.to_string()).collect())
     }
 
@@ -1036,10 +1058,11 @@ impl Session {
         check_name("space", name)?;
         let view = self.view()?;
         if view.branch()?.space(name).is_some() {
+            self.track(|_| RecordKey::Space(Name::from(name)));
             return Ok(());
         }
         self.write(|target| {
-            let exists = target.branch.space(name).is_some();
+            let exists = target.named_space(name).is_some();
             let mutations = if exists { Vec::new() } else { vec![Mutation::SpaceCreate { space: name.to_owned() }] };
             Ok((mutations, ()))
         })?;
@@ -1049,6 +1072,7 @@ impl Session {
     pub fn space_exists(&self, name: &str) -> Result<bool> {
         check_name("space", name)?;
         let view = self.view()?;
+        self.track(|_| RecordKey::Space(Name::from(name)));
         Ok(view.branch()?.space(name).is_some())
     }
 
@@ -1069,7 +1093,8 @@ impl Session {
         }
         self.write(|target| {
             // Deleting a space that does not exist is a no-op, as in the published package.
-            let Some(space) = target.branch.space(name) else { return Ok((Vec::new(), ())) };
+            target.read(RecordKey::SpaceContents(Name::from(name)));
+            let Some(space) = target.named_space(name) else { return Ok((Vec::new(), ())) };
             if !force && !space.is_empty() {
                 return Err(Error::constraint(format!(
                     "space '{name}' is not empty ({} records); use delete_space_force to delete it with its data",

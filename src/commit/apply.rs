@@ -67,6 +67,8 @@ pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
             let source_state = branch_mut(next, &source)?;
             source_state.merge_bases.insert(destination_name.clone(), version);
             let mut copy = source_state.clone();
+            // The copy is not its own merge partner.
+            copy.merge_bases.remove(destination.as_str());
             copy.info = Arc::new(BranchInfo {
                 created_version: version,
                 created_at: timestamp,
@@ -81,6 +83,7 @@ pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
             let siblings: Vec<(Name, u64)> = next
                 .branches
                 .iter()
+                .filter(|(name, _)| **name != source_name)
                 .filter_map(|(name, other)| other.merge_bases.get(&source_name).map(|base| (name.clone(), *base)))
                 .collect();
             for (name, base) in siblings {
@@ -136,6 +139,7 @@ pub fn apply_mutations(branch: &mut BranchState, mutations: Vec<Mutation>, versi
 fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64) -> &'a mut SpaceState {
     if !branch.spaces.contains_key(space) {
         branch.spaces.insert(Name::from(space), SpaceState { created_version: version, ..SpaceState::default() });
+        branch.spaces_version = version;
     }
     let state = branch.spaces.get_mut(space).unwrap_or_else(|| unreachable!("the space was just inserted"));
     state.updated_version = version;
@@ -241,7 +245,9 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
             if space == DEFAULT {
                 return Err(Error::constraint("the 'default' space cannot be deleted"));
             }
-            branch.spaces.remove(space.as_str());
+            if branch.spaces.remove(space.as_str()).is_some() {
+                branch.spaces_version = version;
+            }
         }
     }
     Ok(())

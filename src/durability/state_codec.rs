@@ -42,6 +42,7 @@ pub enum StateRecord {
         updated_at: u64,
         parent: Option<(String, u64)>,
         merge_bases: Vec<(String, u64)>,
+        spaces_version: u64,
     },
     Space { name: String, created_version: u64, updated_version: u64 },
     Chain { kind: ChainKind, key: String, versions: Vec<ValueVersion> },
@@ -80,6 +81,7 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
         updated_at: info.updated_at,
         parent: info.parent.as_ref().map(|(parent, version)| (parent.to_string(), *version)),
         merge_bases: branch.merge_bases.iter().map(|(other, version)| (other.to_string(), *version)).collect(),
+        spaces_version: branch.spaces_version,
     })?;
     for (space_name, space) in branch.spaces.iter() {
         sink(&StateRecord::Space {
@@ -153,7 +155,16 @@ impl StateBuilder {
                 }
                 self.database = Some((last_version, last_timestamp));
             }
-            StateRecord::Branch { name, created_version, created_at, updated_version, updated_at, parent, merge_bases } => {
+            StateRecord::Branch {
+                name,
+                created_version,
+                created_at,
+                updated_version,
+                updated_at,
+                parent,
+                merge_bases,
+                spaces_version,
+            } => {
                 self.finish_branch();
                 let mut branch = BranchState::new(created_version, created_at, None);
                 branch.spaces = imbl::OrdMap::new();
@@ -166,6 +177,7 @@ impl StateBuilder {
                 });
                 branch.merge_bases =
                     merge_bases.into_iter().map(|(other, version)| (Name::from(other.as_str()), version)).collect();
+                branch.spaces_version = spaces_version;
                 self.branch = Some((Name::from(name.as_str()), branch));
             }
             StateRecord::Space { name, created_version, updated_version } => {

@@ -50,6 +50,8 @@ pub struct BranchState {
     /// For each other branch: the version up to which this branch has taken in that
     /// branch's changes (set at fork and by each merge). The base of a three-way merge.
     pub merge_bases: OrdMap<Name, u64>,
+    /// The newest commit that created or deleted a space of this branch.
+    pub spaces_version: u64,
 }
 
 /// One space: the five primitives.
@@ -142,6 +144,7 @@ impl BranchState {
             }),
             spaces,
             merge_bases: OrdMap::new(),
+            spaces_version: version,
         }
     }
 
