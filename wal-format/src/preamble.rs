@@ -11,7 +11,8 @@
 //! before any length or checksum check because a newer version may have a different
 //! length or checksum; "this build cannot read version N" is the precise error then.
 
-use crate::bytes::{to_u64, u16_at, u8_at};
+use crate::bytes::{to_u64, u16_at, u32_at, u8_at};
+use crate::checksum::crc32;
 use crate::checksum::ChecksumType;
 use crate::error::FormatError;
 
@@ -125,6 +126,39 @@ pub(crate) fn check_preamble(
         return Err(truncated());
     }
     Ok(())
+}
+
+/// Checks a fixed-size header of `kind`: the preamble, then the CRC-32 stored at
+/// `checksum_at` over every byte before it, then the reserved byte (after the checksum,
+/// so that random damage reads as a checksum mismatch). Returns the stored checksum.
+pub(crate) fn check_fixed_header(
+    kind: FileKind,
+    bytes: &[u8],
+    header_bytes: usize,
+    checksum_at: usize,
+) -> Result<u32, FormatError> {
+    let what = kind.header_name();
+    check_preamble(kind, bytes, header_bytes)?;
+    let truncated = || FormatError::Truncated {
+        what,
+        offset: 0,
+        needed: to_u64(header_bytes),
+        available: to_u64(bytes.len()),
+    };
+    let stored = u32_at(bytes, checksum_at).ok_or_else(truncated)?;
+    let computed = crc32(&[bytes.get(..checksum_at).ok_or_else(truncated)?]);
+    if stored != computed {
+        return Err(FormatError::ChecksumMismatch {
+            what,
+            offset: 0,
+            stored,
+            computed,
+        });
+    }
+    if u8_at(bytes, RESERVED_AT) != Some(0) {
+        return Err(FormatError::ReservedNotZero { what, offset: 0 });
+    }
+    Ok(stored)
 }
 
 #[cfg(test)]

@@ -23,14 +23,14 @@
 
 use std::ops::Range;
 
-use crate::bytes::{all_zero, to_u64, u32_at, u64_at, u8_at};
+use crate::bytes::{all_zero, to_u64, u64_at};
 use crate::checksum::crc32;
 use crate::error::FormatError;
 use crate::frame::{
     encode_frame, find_durability_proof, inspect, FrameFields, FrameOutcome, RecordType,
 };
 use crate::limits::{FRAME_PAYLOAD_BYTES_MAX, SEGMENT_BYTES_MAX};
-use crate::preamble::{check_preamble, encode_preamble, FileKind, PREAMBLE_BYTES, RESERVED_AT};
+use crate::preamble::{check_fixed_header, encode_preamble, FileKind, PREAMBLE_BYTES};
 
 /// Size of the segment header in bytes.
 pub const SEGMENT_HEADER_BYTES: usize = PREAMBLE_BYTES + 8 + 8 + 8 + 4;
@@ -78,28 +78,13 @@ impl SegmentHeader {
 
 /// Decodes the header and returns it with its checksum (the first frame's chain value).
 fn decode_header(bytes: &[u8]) -> Result<(SegmentHeader, u32), FormatError> {
-    let kind = FileKind::Segment;
-    let what = kind.header_name();
-    check_preamble(kind, bytes, SEGMENT_HEADER_BYTES)?;
+    let stored = check_fixed_header(FileKind::Segment, bytes, SEGMENT_HEADER_BYTES, CHECKSUM_AT)?;
     let truncated = || FormatError::Truncated {
-        what,
+        what: FileKind::Segment.header_name(),
         offset: 0,
         needed: to_u64(SEGMENT_HEADER_BYTES),
         available: to_u64(bytes.len()),
     };
-    let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
-    let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
-    if stored != computed {
-        return Err(FormatError::ChecksumMismatch {
-            what,
-            offset: 0,
-            stored,
-            computed,
-        });
-    }
-    if u8_at(bytes, RESERVED_AT) != Some(0) {
-        return Err(FormatError::ReservedNotZero { what, offset: 0 });
-    }
     let header = SegmentHeader {
         sequence: u64_at(bytes, SEQUENCE_AT).ok_or_else(truncated)?,
         salt: u64_at(bytes, SALT_AT).ok_or_else(truncated)?,

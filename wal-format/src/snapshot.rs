@@ -14,10 +14,10 @@ use crate::block::{
     decode_all_chunks, validate_chunks, Block, BlockStreamDecoder, BlockStreamEncoder, StreamNames,
     StreamSummary, ValidationReport,
 };
-use crate::bytes::{to_u64, u32_at, u64_at, u8_at};
+use crate::bytes::{to_u64, u64_at};
 use crate::checksum::crc32;
 use crate::error::FormatError;
-use crate::preamble::{check_preamble, encode_preamble, FileKind, PREAMBLE_BYTES, RESERVED_AT};
+use crate::preamble::{check_fixed_header, encode_preamble, FileKind, PREAMBLE_BYTES};
 
 /// Size of the snapshot header in bytes.
 pub const SNAPSHOT_HEADER_BYTES: usize = PREAMBLE_BYTES + 8 + 8 + 4;
@@ -59,28 +59,13 @@ impl SnapshotHeader {
     /// Decodes a header from the first [`SNAPSHOT_HEADER_BYTES`] of `bytes` (later bytes
     /// are ignored).
     pub fn decode(bytes: &[u8]) -> Result<SnapshotHeader, FormatError> {
-        let kind = FileKind::Snapshot;
-        let what = kind.header_name();
-        check_preamble(kind, bytes, SNAPSHOT_HEADER_BYTES)?;
+        check_fixed_header(FileKind::Snapshot, bytes, SNAPSHOT_HEADER_BYTES, CHECKSUM_AT)?;
         let truncated = || FormatError::Truncated {
-            what,
+            what: FileKind::Snapshot.header_name(),
             offset: 0,
             needed: to_u64(SNAPSHOT_HEADER_BYTES),
             available: to_u64(bytes.len()),
         };
-        let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
-        let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
-        if stored != computed {
-            return Err(FormatError::ChecksumMismatch {
-                what,
-                offset: 0,
-                stored,
-                computed,
-            });
-        }
-        if u8_at(bytes, RESERVED_AT) != Some(0) {
-            return Err(FormatError::ReservedNotZero { what, offset: 0 });
-        }
         Ok(SnapshotHeader {
             covered_version: u64_at(bytes, COVERED_VERSION_AT).ok_or_else(truncated)?,
             salt: u64_at(bytes, SALT_AT).ok_or_else(truncated)?,
