@@ -4,7 +4,8 @@
 #   make demo    install the package and run the demo on a real database directory
 #   make test    install the test dependencies and run cargo test, pytest and the
 #                short stress run
-#   make bench   run the benchmark suite against the published stratadb==0.6.0
+#   make bench-engine   engine-level durability benchmarks (reopen, replay, size,
+#                       always-mode commit rates); prints a markdown table
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ PY := $(VENV)/bin/python
 # cargo and maturin share one target directory, so the engine is built once per profile.
 export CARGO_TARGET_DIR := $(CURDIR)/target
 
-.PHONY: demo test install check-tools rust-test python-test stress-short bench clean
+.PHONY: demo test install check-tools rust-test python-test stress-short bench-engine clean
 
 check-tools:
 	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is required: https://rustup.rs"; exit 1; }
@@ -41,8 +42,8 @@ stress-short: check-tools
 
 test: rust-test python-test stress-short
 
-bench: install
-	$(PY) bench/run.py
+bench-engine: check-tools
+	cargo run --quiet --release -p engine-bench
 
 clean:
 	rm -rf $(VENV) target demo-data

@@ -58,6 +58,10 @@ fn main() -> ExitCode {
     while let Some(arg) = iter.next() {
         let mut value = || iter.next().cloned();
         match arg.as_str() {
+            "--help" | "-h" => {
+                usage();
+                return ExitCode::SUCCESS;
+            }
             "--short" => options.cycles = Some(40),
             "--cycles" => match value().and_then(|v| v.parse().ok()) {
                 Some(n) => options.cycles = Some(n),
