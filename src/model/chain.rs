@@ -115,28 +115,6 @@ impl<T> Chain<T> {
     }
 }
 
-impl<T: Clone> Chain<T> {
-    /// Keeps only the versions `keep` says yes to (the head is always kept). Returns
-    /// `None` if nothing was dropped, so callers can skip republishing.
-    pub fn retain(&self, mut keep: impl FnMut(usize, &ChainNode<T>) -> bool) -> Option<Chain<T>> {
-        let nodes: Vec<&Versioned<T>> = self.iter().collect();
-        let kept: Vec<&Versioned<T>> = nodes
-            .iter()
-            .enumerate()
-            .filter(|(index, node)| *index == 0 || keep(*index, node))
-            .map(|(_, node)| *node)
-            .collect();
-        if kept.len() == nodes.len() {
-            return None;
-        }
-        let mut rebuilt: Option<Chain<T>> = None;
-        for node in kept.iter().rev() {
-            rebuilt = Some(Chain::push(rebuilt.as_ref(), node.version, node.timestamp, node.value.clone()));
-        }
-        rebuilt
-    }
-}
-
 /// Iterator over a chain, newest first.
 pub struct ChainIter<'a, T> {
     next: Option<&'a Versioned<T>>,
@@ -188,17 +166,5 @@ mod tests {
         }
         assert_eq!(chain.head().version(), 999_999);
         drop(chain);
-    }
-
-    #[test]
-    fn chain_retain_rebuilds_only_when_something_is_dropped() {
-        let mut chain = Chain::new(1, 0, Some(1));
-        for version in 2..=5 {
-            chain = Chain::push(Some(&chain), version, 0, Some(version));
-        }
-        assert!(chain.retain(|_, _| true).is_none());
-        let trimmed = chain.retain(|index, _| index < 2).unwrap();
-        let versions: Vec<u64> = trimmed.iter().map(|n| n.version()).collect();
-        assert_eq!(versions, vec![5, 4]);
     }
 }
