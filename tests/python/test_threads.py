@@ -5,34 +5,11 @@ A variant with one handle per thread needs `Strata.open` of one shared path and
 lives with the on-disk tests.
 """
 
-import threading
+from thread_support import run_in_threads
 
 THREADS = 6
 WRITES_PER_THREAD = 300
 INCREMENTS_PER_THREAD = 100
-# A guard against a deadlock hanging the suite forever; it is not a speed check.
-DEADLOCK_GUARD_SECONDS = 300
-
-
-def run_in_threads(worker):
-    """Start THREADS threads together on worker(index); return their errors."""
-    barrier = threading.Barrier(THREADS)
-    errors = []
-
-    def target(index):
-        try:
-            barrier.wait(timeout=DEADLOCK_GUARD_SECONDS)
-            worker(index)
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-
-    threads = [threading.Thread(target=target, args=(index,)) for index in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=DEADLOCK_GUARD_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a thread never finished"
-    return errors
 
 
 def test_threads_sharing_a_handle_each_write_lands_once_with_unique_versions(db):
@@ -42,7 +19,7 @@ def test_threads_sharing_a_handle_each_write_lands_once_with_unique_versions(db)
         for n in range(WRITES_PER_THREAD):
             versions[index].append(db.kv_put(f"t{index}:{n:04d}", [index, n]))
 
-    assert run_in_threads(worker) == []
+    assert run_in_threads(THREADS, worker) == []
     for per_thread in versions:
         assert per_thread == sorted(per_thread), "one thread saw its versions go backwards"
     every_version = [version for per_thread in versions for version in per_thread]
@@ -67,7 +44,7 @@ def test_threads_incrementing_a_cell_with_cas_retries_lose_no_increment(db):
                 successes[index].append(new_version)
                 done += 1
 
-    assert run_in_threads(worker) == []
+    assert run_in_threads(THREADS, worker) == []
     total = THREADS * INCREMENTS_PER_THREAD
     assert db.state_get("counter") == total
     every_version = [version for per_thread in successes for version in per_thread]
@@ -85,7 +62,7 @@ def test_threads_appending_events_get_dense_unique_sequence_numbers(db):
         for n in range(WRITES_PER_THREAD):
             sequences[index].append(db.event_append(f"thread-{index}", n))
 
-    assert run_in_threads(worker) == []
+    assert run_in_threads(THREADS, worker) == []
     every_sequence = sorted(sequence for per_thread in sequences for sequence in per_thread)
     assert every_sequence == list(range(THREADS * WRITES_PER_THREAD))
     assert db.event_len() == THREADS * WRITES_PER_THREAD
@@ -106,7 +83,7 @@ def test_threads_mixing_primitives_share_one_version_counter(db):
             versions[index].append(db.json_set(f"d{index}", "$.n", n))
             versions[index].append(db.vector_upsert("vecs", f"v{index}", [1.0, float(n)]))
 
-    assert run_in_threads(worker) == []
+    assert run_in_threads(THREADS, worker) == []
     every_version = [version for per_thread in versions for version in per_thread]
     assert len(set(every_version)) == len(every_version)
     for per_thread in versions:
@@ -130,6 +107,6 @@ def test_readers_in_threads_see_only_whole_values_while_a_writer_updates(db):
                 if value["left"] != value["right"]:
                     torn.append(value)
 
-    assert run_in_threads(worker) == []
+    assert run_in_threads(THREADS, worker) == []
     assert torn == []
     assert db.kv_get("pair") == {"left": 999, "right": 999}
