@@ -6,10 +6,10 @@
 //! it, renames it into place and fsyncs the directory, so a torn manifest is never the
 //! live one). When no snapshot is named, the snapshot fields are zero.
 
-use crate::bytes::{all_zero, to_u64, u32_at, u64_at, u8_at};
+use crate::bytes::{all_zero, to_u64, u64_at, u8_at};
 use crate::checksum::crc32;
 use crate::error::{FormatError, UnknownTag};
-use crate::preamble::{check_preamble, encode_preamble, FileKind, PREAMBLE_BYTES, RESERVED_AT};
+use crate::preamble::{check_fixed_header, encode_preamble, FileKind, PREAMBLE_BYTES};
 
 /// Size of a manifest file in bytes.
 pub const MANIFEST_BYTES: usize = PREAMBLE_BYTES + 8 + 1 + 3 + 8 + 8 + 8 + 8 + 4;
@@ -104,7 +104,7 @@ impl Manifest {
     pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         let kind = FileKind::Manifest;
         let what = kind.header_name();
-        check_preamble(kind, bytes, MANIFEST_BYTES)?;
+        check_fixed_header(kind, bytes, MANIFEST_BYTES, CHECKSUM_AT)?;
         if bytes.len() > MANIFEST_BYTES {
             return Err(FormatError::TrailingBytes {
                 what,
@@ -118,20 +118,10 @@ impl Manifest {
             needed: to_u64(MANIFEST_BYTES),
             available: to_u64(bytes.len()),
         };
-        let stored = u32_at(bytes, CHECKSUM_AT).ok_or_else(truncated)?;
-        let computed = crc32(&[bytes.get(..CHECKSUM_AT).ok_or_else(truncated)?]);
-        if stored != computed {
-            return Err(FormatError::ChecksumMismatch {
-                what,
-                offset: 0,
-                stored,
-                computed,
-            });
-        }
         let reserved = bytes
             .get(RESERVED_WIDE_AT..SNAPSHOT_ID_AT)
             .ok_or_else(truncated)?;
-        if u8_at(bytes, RESERVED_AT) != Some(0) || !all_zero(reserved) {
+        if !all_zero(reserved) {
             return Err(FormatError::ReservedNotZero { what, offset: 0 });
         }
         let slot_tag = u8_at(bytes, SNAPSHOT_SLOT_AT).ok_or_else(truncated)?;
