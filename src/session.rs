@@ -265,6 +265,9 @@ impl View {
     fn space(&self) -> Result<Option<&SpaceState>> {
         Ok(self.branch()?.space(&self.space))
     }
+    fn collection(&self, name: &str) -> Result<&Collection> {
+        self.space()?.and_then(|s| s.collections.get(name)).ok_or_else(|| missing_collection(name, &self.space))
+    }
 }
 
 /// What a write builder sees: the state to validate against and where to write.
@@ -763,9 +766,7 @@ impl Session {
         check_name("collection", name)?;
         let view = self.view()?;
         self.track(|space| RecordKey::CollectionContents(space.clone(), Name::from(name)));
-        let space = view.space()?;
-        let collection = space.and_then(|s| s.collections.get(name)).ok_or_else(|| missing_collection(name, &view.space))?;
-        Ok(collection_stats(name, collection))
+        Ok(collection_stats(name, view.collection(name)?))
     }
 
     pub fn vector_upsert(&self, collection: &str, key: &str, embedding: Vec<f32>, metadata: Option<Value>) -> Result<u64> {
@@ -806,7 +807,7 @@ impl Session {
         if count == 0 {
             // Still validate the collection exists, so a typo is reported.
             let view = self.view()?;
-            view.space()?.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
+            view.collection(collection)?;
             return Ok(Vec::new());
         }
         let version = self.write_one(|target| {
@@ -833,8 +834,7 @@ impl Session {
         let view = self.view()?;
         self.track(|space| RecordKey::Collection(space.clone(), Name::from(collection)));
         self.track(|space| RecordKey::Vector(space.clone(), Name::from(collection), Name::from(key)));
-        let space = view.space()?;
-        let target = space.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
+        let target = view.collection(collection)?;
         let Some(chain) = target.records.get(key) else { return Ok(None) };
         let head = chain.head();
         Ok(head.value().map(|value: &VectorValue| VectorRecord {
@@ -888,8 +888,7 @@ impl Session {
         let metric = metric.map(Metric::parse).transpose()?;
         let view = self.view()?;
         self.track(|space| RecordKey::CollectionContents(space.clone(), Name::from(collection)));
-        let space = view.space()?;
-        let target = space.and_then(|s| s.collections.get(collection)).ok_or_else(|| missing_collection(collection, &view.space))?;
+        let target = view.collection(collection)?;
         check_embedding(collection, target.dimension, query)?;
         match metric {
             Some(metric) if metric != target.metric => {
