@@ -189,11 +189,6 @@ impl LogWriter {
         let _ = self.shared.log_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(bytes)));
     }
 
-    /// The active segment's sequence number.
-    pub fn active_sequence(&self) -> u64 {
-        self.shared.active.lock().segment.sequence
-    }
-
     /// Stops the flusher and makes everything durable. Idempotent.
     pub fn close(&self) -> Result<()> {
         self.shared.stop.store(true, Ordering::SeqCst);
@@ -209,11 +204,6 @@ impl LogWriter {
         }
         self.shared.sync_now()?;
         self.shared.append_sync_marker()
-    }
-
-    /// The directory holding the segments.
-    pub fn directory(&self) -> &Path {
-        &self.shared.directory
     }
 }
 

@@ -90,9 +90,6 @@ impl Durable {
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
     }
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
     /// Bytes of log since the last snapshot.
     pub fn log_bytes(&self) -> u64 {
         self.writer.as_ref().map_or(0, log_writer::LogWriter::log_bytes)
