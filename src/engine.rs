@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 
 use crate::commit::{apply, Commit, CommitBody, CommitLog, MemoryLog};
 use crate::durability::Durable;
+use crate::retention::Retention;
 use crate::error::{Error, Result};
 use crate::model::DbState;
 
@@ -74,6 +75,7 @@ pub struct Engine {
     handles: AtomicUsize,
     closed: AtomicBool,
     compacting: AtomicBool,
+    retention: Mutex<Retention>,
     this: Weak<Engine>,
 }
 
@@ -107,6 +109,7 @@ impl Engine {
             handles: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
+            retention: Mutex::new(Retention::default()),
             this: this.clone(),
         })
     }
@@ -161,7 +164,8 @@ impl Engine {
             let Some(body) = body else {
                 return Ok(Committed { version: None, output });
             };
-            let version = current.last_version + 1;
+            // An import may need to skip ahead past the versions of the history it brings.
+            let version = (current.last_version + 1).max(body.minimum_version());
             // Timestamps never go backwards, even if the wall clock does.
             let timestamp = now_micros().max(current.last_timestamp);
             let commit = Commit { version, timestamp, body };
@@ -194,11 +198,44 @@ impl Engine {
             if self.is_closed() {
                 return Err(Error::state("the database is closed"));
             }
+            self.trim_history_locked();
             let first_segment = roll()?;
             Ok((self.state.load_full(), first_segment))
         });
         durable.note_compaction(&result);
         result
+    }
+
+    /// The retention policy.
+    pub fn retention(&self) -> Retention {
+        *self.retention.lock()
+    }
+
+    /// Sets the retention policy (enforced by [`Engine::apply_retention`] and compaction).
+    pub fn set_retention(&self, retention: Retention) {
+        *self.retention.lock() = retention;
+    }
+
+    /// Removes history outside the retention policy from the published state.
+    pub fn apply_retention(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::access_denied("the database was opened read-only; retention_apply() changes it"));
+        }
+        let _writer = self.writer.lock();
+        if self.is_closed() {
+            return Err(Error::state("the database is closed"));
+        }
+        self.trim_history_locked();
+        Ok(())
+    }
+
+    /// Trims history by the policy; the caller holds the writer lock.
+    fn trim_history_locked(&self) {
+        let policy = self.retention();
+        let current = self.state.load_full();
+        if let Some(trimmed) = policy.apply(&current, now_micros().max(current.last_timestamp)) {
+            self.state.store(Arc::new(trimmed));
+        }
     }
 
     fn maybe_compact_in_background(&self) {

@@ -7,11 +7,13 @@
 //! - [`engine`]: the shared engine behind the handles: published state and the writer path.
 //! - [`commit`]: what a commit is, how it is applied, and the seam to the log.
 //! - [`model`]: version chains and the immutable state readers see.
-//! - [`branch_ops`]: diff and three-way merge.
+//! - [`branch_ops`]: diff and three-way merge; [`bundle`]: branch export and import.
+//! - [`time_travel`]: reads as of a past version; [`retention`]: how much history is kept.
 //! - [`json_path`], [`vector_index`]: the document path language and vector search.
 //! - [`value`], [`keys`], [`limits`], [`error`]: values, key rules, limits, errors.
 
 pub mod branch_ops;
+pub mod bundle;
 pub mod commit;
 pub mod durability;
 pub mod engine;
@@ -20,8 +22,10 @@ pub mod json_path;
 pub mod keys;
 pub mod limits;
 pub mod model;
+pub mod retention;
 pub mod session;
 pub mod storage;
+pub mod time_travel;
 pub mod value;
 pub mod vector_index;
 

@@ -17,7 +17,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use std::path::Path;
+
 use crate::branch_ops::{self, DiffReport, MergeReport, MergeStrategy};
+use crate::bundle::{self, ExportReport, ImportReport, ValidateReport};
+use crate::storage::FsStorage;
+use crate::time_travel::{self, PastView};
 use crate::commit::{apply, Commit, CommitBody, Mutation};
 use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
@@ -25,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::json_path::{self, JsonPath};
 use crate::keys::{check_key, check_name};
 use crate::limits::{SEARCH_K_MAX, VECTOR_BATCH_MAX, VECTOR_DIMENSION_MAX};
-use crate::model::{BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, Versioned, DEFAULT};
+use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, Versioned, DEFAULT};
 use crate::value::Value;
 use crate::vector_index::{check_embedding, Filter, Metric, SearchHit};
 
@@ -522,7 +527,7 @@ impl Session {
         self.track(|space| RecordKey::Range(kind, space.clone(), Name::from(prefix.unwrap_or(""))));
         Ok(view
             .space()?
-            .map(|s| list_live(kind.of(s), prefix, cursor, limit))
+            .map(|s| list_live(kind.of(s), prefix, cursor, limit, None))
             .unwrap_or(Page { keys: Vec::new(), cursor: None }))
     }
 
@@ -934,6 +939,12 @@ impl Session {
 
     /// Forks the current branch (all spaces, primitives and history) as `destination`.
     pub fn fork_branch(&self, destination: &str) -> Result<ForkReport> {
+        self.fork_branch_at(destination, None)
+    }
+
+    /// Forks the current branch as it is, or with `at` as it was at that past point
+    /// (later changes left out), as `destination`.
+    pub fn fork_branch_at(&self, destination: &str, at: Option<AsOf>) -> Result<ForkReport> {
         check_name("branch", destination)?;
         let (source, _) = self.current_names();
         let (_, keys_copied) = self.branch_operation(|state| {
@@ -943,8 +954,21 @@ impl Session {
             if state.branch(destination).is_some() {
                 return Err(Error::conflict(format!("branch '{destination}' already exists")));
             }
-            let keys = source_state.live_record_count() as u64;
-            Ok((Some(CommitBody::BranchFork { source: source.to_string(), destination: destination.to_owned() }), keys))
+            let (body, keys) = match at {
+                None => (
+                    CommitBody::BranchFork { source: source.to_string(), destination: destination.to_owned() },
+                    source_state.live_record_count(),
+                ),
+                Some(at) => {
+                    time_travel::check_point(state, at)?;
+                    let (past, _) = time_travel::branch_as_of(source_state, at);
+                    (
+                        CommitBody::BranchForkAt { source: source.to_string(), destination: destination.to_owned(), at },
+                        past.live_record_count(),
+                    )
+                }
+            };
+            Ok((Some(body), keys as u64))
         })?;
         Ok(ForkReport { source: source.to_string(), destination: destination.to_owned(), keys_copied })
     }
@@ -1222,11 +1246,70 @@ impl Session {
         self.engine.compact()
     }
 
-    /// Applies the retention policy. With the default policy (keep all history) this
-    /// changes nothing.
+    /// Removes history outside the retention policy (see [`crate::retention`]). With
+    /// the default policy (keep all history) this changes nothing.
     pub fn retention_apply(&self) -> Result<()> {
+        self.check_writable()?;
+        self.engine.apply_retention()
+    }
+
+    // ----- time travel --------------------------------------------------------------------
+
+    /// A read-only view of the current branch and space as of `at` (inside a
+    /// transaction: of the transaction's state).
+    pub fn at(&self, at: AsOf) -> Result<PastView> {
+        let view = self.view()?;
+        PastView::new(view.state, view.branch, view.space, at)
+    }
+
+    // ----- bundles ------------------------------------------------------------------------
+
+    /// Writes `branch` (every space, primitive and version) to the bundle file `path`.
+    pub fn branch_export(&self, branch: &str, path: &Path) -> Result<ExportReport> {
+        check_name("branch", branch)?;
         self.check_open()?;
-        Ok(())
+        let state = self.engine.snapshot();
+        bundle::export(&FsStorage, &state, branch, path, PACKAGE_VERSION, now_micros())
+    }
+
+    /// Imports the branch a bundle holds, as one commit, under its own name or under
+    /// `rename`. A branch of that name must not exist.
+    pub fn branch_import(&self, path: &Path, rename: Option<&str>) -> Result<ImportReport> {
+        if let Some(rename) = rename {
+            check_name("branch", rename)?;
+        }
+        self.check_writable()?;
+        if self.context.lock().transaction.is_some() {
+            return Err(Error::state("branch operations are not allowed inside a transaction; commit or roll back first"));
+        }
+        let bytes = bundle::read(&FsStorage, path)?;
+        let source = path.display().to_string();
+        let name = match rename {
+            Some(rename) => rename.to_owned(),
+            None => bundle::branch_name(&bytes, &source)?,
+        };
+        if self.engine.snapshot().branch(&name).is_some() {
+            return Err(Error::conflict(format!("branch '{name}' already exists; delete it or rename it before importing")));
+        }
+        // Check everything before anything is logged: the log must only hold commits
+        // that apply.
+        let keys_written = bundle::build_branch(&bytes, u64::MAX, 0)
+            .map_err(|e| Error::validation(format!("{source}: {}", e.message())))?
+            .live_record_count() as u64;
+        let (version, ()) = self.branch_operation(|state| {
+            if state.branch(&name).is_some() {
+                return Err(Error::conflict(format!("branch '{name}' already exists; delete it or rename it before importing")));
+            }
+            Ok((Some(CommitBody::BranchImport { branch: name.clone(), bundle: bytes }), ()))
+        })?;
+        version.ok_or_else(|| Error::state("internal error: branch_import produced no commit"))?;
+        Ok(ImportReport { branch: name, transactions_applied: 1, keys_written })
+    }
+
+    /// Checks a bundle's checksums and content without importing it.
+    pub fn branch_validate_bundle(&self, path: &Path) -> Result<ValidateReport> {
+        self.check_open()?;
+        bundle::validate(&FsStorage, path)
     }
 }
 
@@ -1289,7 +1372,14 @@ fn partition_point(items: &imbl::Vector<u64>, before: impl Fn(u64) -> bool) -> u
 }
 
 /// Live keys in order, starting with `prefix` and after `cursor`, at most `limit`.
-fn list_live<T>(map: &imbl::OrdMap<Name, Chain<T>>, prefix: Option<&str>, cursor: Option<&str>, limit: usize) -> Page {
+/// With `at`, the keys live as of that point.
+pub(crate) fn list_live<T>(
+    map: &imbl::OrdMap<Name, Chain<T>>,
+    prefix: Option<&str>,
+    cursor: Option<&str>,
+    limit: usize,
+    at: Option<AsOf>,
+) -> Page {
     use std::ops::Bound;
     let prefix = prefix.unwrap_or("");
     let start: Bound<&str> = match cursor {
@@ -1302,7 +1392,11 @@ fn list_live<T>(map: &imbl::OrdMap<Name, Chain<T>>, prefix: Option<&str>, cursor
         if !key.starts_with(prefix) {
             break;
         }
-        if chain.live().is_none() {
+        let live = match at {
+            None => chain.live().is_some(),
+            Some(at) => chain.visible(at).is_some_and(|node| !node.is_tombstone()),
+        };
+        if !live {
             continue;
         }
         if keys.len() == limit {

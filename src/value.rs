@@ -7,6 +7,7 @@
 //! regardless of member order, as Python dicts do.
 
 use indexmap::IndexMap;
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 pub type Object = IndexMap<String, Value>;
 
 /// A stored value.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub enum Value {
     #[default]
     Null,
@@ -139,6 +140,120 @@ impl Value {
     }
 }
 
+// Decoding is written by hand (the encoding is the derived one) so that nesting is
+// bounded while decoding: a hostile file claiming a value nested a million levels deep
+// gets an error, never a stack overflow.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Value, D::Error> {
+        ValueSeed { depth: 0 }.deserialize(deserializer)
+    }
+}
+
+/// The variant names, in the derived encoding's order.
+const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
+
+#[derive(Deserialize)]
+enum Tag {
+    Null,
+    Bool,
+    Int,
+    Float,
+    String,
+    Bytes,
+    Array,
+    Object,
+}
+
+/// Most elements reserved ahead of a decoded array or object (a length field never
+/// turns into a large allocation by itself).
+const PREALLOCATE_MAX: usize = 1024;
+
+#[derive(Clone, Copy)]
+struct ValueSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Value, D::Error> {
+        if self.depth > VALUE_DEPTH_MAX {
+            return Err(de::Error::custom(format!("a value is nested more than {VALUE_DEPTH_MAX} levels deep")));
+        }
+        deserializer.deserialize_enum("Value", VARIANTS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = Value;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a stored value")
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> std::result::Result<Value, A::Error> {
+        let (tag, variant) = data.variant::<Tag>()?;
+        let inner = ValueSeed { depth: self.depth + 1 };
+        Ok(match tag {
+            Tag::Null => {
+                variant.unit_variant()?;
+                Value::Null
+            }
+            Tag::Bool => Value::Bool(variant.newtype_variant()?),
+            Tag::Int => Value::Int(variant.newtype_variant()?),
+            Tag::Float => Value::Float(variant.newtype_variant()?),
+            Tag::String => Value::String(variant.newtype_variant()?),
+            Tag::Bytes => Value::Bytes(variant.newtype_variant()?),
+            Tag::Array => Value::Array(variant.newtype_variant_seed(ArraySeed(inner))?),
+            Tag::Object => Value::Object(variant.newtype_variant_seed(ObjectSeed(inner))?),
+        })
+    }
+}
+
+struct ArraySeed(ValueSeed);
+
+impl<'de> DeserializeSeed<'de> for ArraySeed {
+    type Value = Vec<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Vec<Value>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArraySeed {
+    type Value = Vec<Value>;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an array of values")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<Value>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOCATE_MAX));
+        while let Some(item) = seq.next_element_seed(self.0)? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+struct ObjectSeed(ValueSeed);
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = Object;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Object, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed {
+    type Value = Object;
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an object of values")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Object, A::Error> {
+        let mut members = Object::with_capacity(map.size_hint().unwrap_or(0).min(PREALLOCATE_MAX));
+        while let Some(name) = map.next_key::<String>()? {
+            let item = map.next_value_seed(self.0)?;
+            members.insert(name, item);
+        }
+        Ok(members)
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::String(s.to_owned())
@@ -175,6 +290,31 @@ mod tests {
             v = Value::Array(vec![v]);
         }
         v
+    }
+
+    #[test]
+    fn value_decoding_round_trips_every_type_and_refuses_excess_nesting() {
+        let mut object = Object::new();
+        object.insert("b".into(), Value::Bytes(vec![0, 255]));
+        object.insert("a".into(), Value::Array(vec![Value::Null, Value::Bool(true), Value::Int(-3), Value::Float(f64::NAN)]));
+        object.insert("s".into(), Value::String("é".into()));
+        let value = Value::Object(object);
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        let back: Value = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, value);
+        let keys: Vec<&String> = match &back {
+            Value::Object(members) => members.keys().collect(),
+            _ => unreachable!(),
+        };
+        assert_eq!(keys, ["b", "a", "s"]);
+        let at_limit = postcard::to_allocvec(&nested(VALUE_DEPTH_MAX)).unwrap();
+        assert!(postcard::from_bytes::<Value>(&at_limit).is_ok());
+        // Far deeper than any stack could take recursively: refused, not a crash.
+        let mut deep = [6u8, 1].repeat(1_000_000);
+        deep.push(0);
+        assert!(postcard::from_bytes::<Value>(&deep).is_err());
+        let beyond = postcard::to_allocvec(&nested(VALUE_DEPTH_MAX + 1)).unwrap();
+        assert!(postcard::from_bytes::<Value>(&beyond).is_err());
     }
 
     #[test]

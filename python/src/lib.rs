@@ -15,6 +15,7 @@
 
 mod convert;
 mod errors;
+mod past;
 mod shapes;
 mod transaction;
 
@@ -27,6 +28,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use stratadb::vector_index::Filter;
+use stratadb::time_travel::PastView;
 use stratadb::{Durability, Session, Value};
 
 use crate::convert::{str_list, to_embedding, to_optional_value, to_value, type_name};
@@ -41,6 +43,12 @@ pub struct Strata {
 }
 
 impl Strata {
+    /// The read-only view behind an `as_of=` argument.
+    fn past(&self, as_of: &Bound<'_, PyAny>) -> PyResult<PastView> {
+        let point = past::to_as_of(as_of)?;
+        quick(|| self.session.at(point))
+    }
+
     pub(crate) fn begin_transaction(&self, py: Python<'_>, read_only: bool) -> PyResult<()> {
         let session = &self.session;
         engine(py, || session.begin(read_only))
@@ -96,6 +104,38 @@ fn to_filter(conditions: &Bound<'_, PyAny>) -> PyResult<Filter> {
     Filter::new(parsed).map_err(to_py_err)
 }
 
+/// Reads a `retention=` argument: a dict with `keep_versions` and/or `keep_seconds`.
+fn to_retention(value: &Bound<'_, PyAny>) -> PyResult<stratadb::retention::Retention> {
+    let settings = value.cast::<PyDict>().map_err(|_| {
+        validation(format!(
+            "retention must be a dict with 'keep_versions' and/or 'keep_seconds', got '{}'",
+            type_name(value)
+        ))
+    })?;
+    let mut keep_versions = None;
+    let mut keep_seconds = None;
+    for (name, setting) in settings.iter() {
+        let name: String = name.extract().map_err(|_| validation("retention keys must be str"))?;
+        let number = if setting.is_none() {
+            None
+        } else {
+            Some(setting.extract::<u64>().map_err(|_| {
+                validation(format!("retention['{name}'] must be a non-negative int, got '{}'", type_name(&setting)))
+            })?)
+        };
+        match name.as_str() {
+            "keep_versions" => keep_versions = number,
+            "keep_seconds" => keep_seconds = number,
+            other => {
+                return Err(validation(format!(
+                    "unknown retention setting '{other}'; the settings are 'keep_versions' and 'keep_seconds'"
+                )))
+            }
+        }
+    }
+    stratadb::retention::Retention::new(keep_versions, keep_seconds, "retention").map_err(to_py_err)
+}
+
 /// One item of `vector_batch_upsert`, read into owned data.
 fn to_batch_item(
     item: &Bound<'_, PyAny>,
@@ -131,13 +171,15 @@ impl Strata {
 
     /// Open or create a database directory.
     #[staticmethod]
-    #[pyo3(signature = (path, *, durability=None, read_only=false))]
+    #[pyo3(signature = (path, *, durability=None, read_only=false, retention=None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         durability: Option<PyBackedStr>,
         read_only: bool,
+        retention: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Strata> {
+        let retention = retention.map(to_retention).transpose()?;
         let durability = durability
             .as_deref()
             .map(Durability::parse)
@@ -146,6 +188,7 @@ impl Strata {
         let options = stratadb::OpenOptions {
             durability,
             read_only,
+            retention,
             ..stratadb::OpenOptions::default()
         };
         let session = engine(py, || Session::open(&path, options))?;
@@ -154,10 +197,13 @@ impl Strata {
 
     /// Create a private in-memory database.
     #[staticmethod]
-    fn cache() -> Strata {
-        Strata {
-            session: Session::in_memory(),
+    #[pyo3(signature = (*, retention=None))]
+    fn cache(retention: Option<&Bound<'_, PyAny>>) -> PyResult<Strata> {
+        let session = Session::in_memory();
+        if let Some(retention) = retention {
+            session.engine().set_retention(to_retention(retention)?);
         }
+        Ok(Strata { session })
     }
 
     /// Flush and close this handle. Closing twice is fine.
@@ -198,8 +244,12 @@ impl Strata {
         engine(py, || session.kv_put(key, value))
     }
 
-    /// The value of a key, or None if it is missing or deleted.
-    fn kv_get<'py>(&self, py: Python<'py>, key: PyBackedStr) -> PyResult<Bound<'py, PyAny>> {
+    /// The value of a key, or None if it is missing or deleted (as_of: as of a past version or datetime).
+    #[pyo3(signature = (key, *, as_of=None))]
+    fn kv_get<'py>(&self, py: Python<'py>, key: PyBackedStr, as_of: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(as_of) = as_of {
+            return past::kv_get(py, &self.past(as_of)?, &key);
+        }
         let node = quick(|| self.session.kv_get(&key))?;
         convert::optional_to_py(py, node.as_deref().and_then(|node| node.value()))
     }
@@ -211,12 +261,16 @@ impl Strata {
     }
 
     /// The keys starting with prefix, sorted.
-    #[pyo3(signature = (prefix=None))]
+    #[pyo3(signature = (prefix=None, *, as_of=None))]
     fn kv_list<'py>(
         &self,
         py: Python<'py>,
         prefix: Option<PyBackedStr>,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        if let Some(as_of) = as_of {
+            return past::kv_list(py, &self.past(as_of)?, prefix.as_deref());
+        }
         let (session, prefix) = (&self.session, prefix.as_deref());
         let keys = engine(py, || session.kv_list(prefix))?;
         str_list(py, &keys)
@@ -267,7 +321,11 @@ impl Strata {
     }
 
     /// The value of a state cell, or None.
-    fn state_get<'py>(&self, py: Python<'py>, cell: PyBackedStr) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (cell, *, as_of=None))]
+    fn state_get<'py>(&self, py: Python<'py>, cell: PyBackedStr, as_of: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(as_of) = as_of {
+            return past::state_get(py, &self.past(as_of)?, &cell);
+        }
         let node = quick(|| self.session.state_get(&cell))?;
         convert::optional_to_py(py, node.as_deref().and_then(|node| node.value()))
     }
@@ -351,7 +409,11 @@ impl Strata {
     }
 
     /// {"value", "version", "timestamp", "event_type"} of an event, or None.
-    fn event_get<'py>(&self, py: Python<'py>, sequence: u64) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (sequence, *, as_of=None))]
+    fn event_get<'py>(&self, py: Python<'py>, sequence: u64, as_of: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(as_of) = as_of {
+            return past::event_get(py, &self.past(as_of)?, sequence);
+        }
         match quick(|| self.session.event_get(sequence))? {
             Some(event) => Ok(shapes::event(py, &event)?.into_any()),
             None => Ok(py.None().into_bound(py)),
@@ -359,18 +421,28 @@ impl Strata {
     }
 
     /// The events of one type, in sequence order.
+    #[pyo3(signature = (event_type, *, as_of=None))]
     fn event_list<'py>(
         &self,
         py: Python<'py>,
         event_type: PyBackedStr,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        if let Some(as_of) = as_of {
+            return past::event_list(py, &self.past(as_of)?, &event_type);
+        }
         let (session, event_type) = (&self.session, &*event_type);
         let events = engine(py, || session.event_list(event_type))?;
         shapes::events(py, &events)
     }
 
     /// The number of events in the current branch and space.
-    fn event_len(&self) -> PyResult<u64> {
+    #[pyo3(signature = (*, as_of=None))]
+    fn event_len(&self, as_of: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        if let Some(as_of) = as_of {
+            let view = self.past(as_of)?;
+            return quick(|| view.event_len());
+        }
         quick(|| self.session.event_len())
     }
 
@@ -406,12 +478,17 @@ impl Strata {
     }
 
     /// The value at a JSON path, or None if the document or path is missing.
+    #[pyo3(signature = (key, path, *, as_of=None))]
     fn json_get<'py>(
         &self,
         py: Python<'py>,
         key: PyBackedStr,
         path: PyBackedStr,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(as_of) = as_of {
+            return past::json_get(py, &self.past(as_of)?, &key, &path);
+        }
         let value = quick(|| self.session.json_get(&key, &path))?;
         convert::optional_to_py(py, value.as_ref())
     }
@@ -439,14 +516,18 @@ impl Strata {
     }
 
     /// One page of document keys: {"keys": [...], "cursor": str} (cursor only when more follow).
-    #[pyo3(signature = (limit, prefix=None, cursor=None))]
+    #[pyo3(signature = (limit, prefix=None, cursor=None, *, as_of=None))]
     fn json_list<'py>(
         &self,
         py: Python<'py>,
         limit: usize,
         prefix: Option<PyBackedStr>,
         cursor: Option<PyBackedStr>,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(as_of) = as_of {
+            return past::json_list(py, &self.past(as_of)?, limit, prefix.as_deref(), cursor.as_deref());
+        }
         let (session, prefix, cursor) = (&self.session, prefix.as_deref(), cursor.as_deref());
         let page = engine(py, || session.json_list(limit, prefix, cursor))?;
         shapes::page(py, &page)
@@ -541,12 +622,17 @@ impl Strata {
     }
 
     /// {"key", "embedding" (float32 array), "metadata", "version", "timestamp"}, or None.
+    #[pyo3(signature = (collection, key, *, as_of=None))]
     fn vector_get<'py>(
         &self,
         py: Python<'py>,
         collection: PyBackedStr,
         key: PyBackedStr,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(as_of) = as_of {
+            return past::vector_get(py, &self.past(as_of)?, &collection, &key);
+        }
         match quick(|| self.session.vector_get(&collection, &key))? {
             Some(record) => Ok(shapes::vector_record(py, &record)?.into_any()),
             None => Ok(py.None().into_bound(py)),
@@ -565,13 +651,18 @@ impl Strata {
     }
 
     /// The k nearest vectors, best first: [{"key", "score", "metadata"}].
+    #[pyo3(signature = (collection, query, k, *, as_of=None))]
     fn vector_search<'py>(
         &self,
         py: Python<'py>,
         collection: PyBackedStr,
         query: &Bound<'py, PyAny>,
         k: usize,
+        as_of: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        if let Some(as_of) = as_of {
+            return past::vector_search(py, &self.past(as_of)?, &collection, query, k);
+        }
         let query = to_embedding(query, "query")?;
         let (session, collection) = (&self.session, &*collection);
         let hits = engine(py, || session.vector_search(collection, &query, k))?;
@@ -620,13 +711,16 @@ impl Strata {
     }
 
     /// Copy the current branch (all spaces, primitives and history) to a new branch.
+    #[pyo3(signature = (destination, *, at=None))]
     fn fork_branch<'py>(
         &self,
         py: Python<'py>,
         destination: PyBackedStr,
+        at: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let at = at.filter(|a| !a.is_none()).map(past::to_as_of).transpose()?;
         let (session, destination) = (&self.session, &*destination);
-        let report = engine(py, || session.fork_branch(destination))?;
+        let report = engine(py, || session.fork_branch_at(destination, at))?;
         shapes::fork_report(py, &report)
     }
 
@@ -695,7 +789,11 @@ impl Strata {
     }
 
     /// The spaces of the current branch, sorted.
-    fn list_spaces<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    #[pyo3(signature = (*, as_of=None))]
+    fn list_spaces<'py>(&self, py: Python<'py>, as_of: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+        if let Some(as_of) = as_of {
+            return past::list_spaces(py, &self.past(as_of)?);
+        }
         let spaces = quick(|| self.session.list_spaces())?;
         str_list(py, &spaces)
     }
@@ -780,6 +878,36 @@ impl Strata {
         engine(py, || session.compact())
     }
 
+    /// A read-only view of the current branch and space as of a past version (int) or datetime.
+    fn at(&self, as_of: &Bound<'_, PyAny>) -> PyResult<past::StrataView> {
+        Ok(past::StrataView { view: self.past(as_of)? })
+    }
+
+    /// Write a branch (all spaces, primitives and history) to a bundle file.
+    /// Returns {"branch_id", "path", "entry_count", "bundle_size"}.
+    fn branch_export<'py>(&self, py: Python<'py>, branch: PyBackedStr, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+        let (session, branch) = (&self.session, &*branch);
+        let report = engine(py, || session.branch_export(branch, &path))?;
+        shapes::export_report(py, &report)
+    }
+
+    /// Import the branch a bundle file holds (under its own name, or as `branch`), as one commit.
+    /// Returns {"branch_id", "transactions_applied", "keys_written"}.
+    #[pyo3(signature = (path, *, branch=None))]
+    fn branch_import<'py>(&self, py: Python<'py>, path: PathBuf, branch: Option<PyBackedStr>) -> PyResult<Bound<'py, PyDict>> {
+        let (session, branch) = (&self.session, branch.as_deref());
+        let report = engine(py, || session.branch_import(&path, branch))?;
+        shapes::import_report(py, &report)
+    }
+
+    /// Check every checksum of a bundle file without importing it.
+    /// Returns {"branch_id", "format_version", "entry_count", "checksums_valid"}.
+    fn branch_validate_bundle<'py>(&self, py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+        let session = &self.session;
+        let report = engine(py, || session.branch_validate_bundle(&path))?;
+        shapes::validate_report(py, &report)
+    }
+
     /// Apply the retention policy.
     fn retention_apply(&self, py: Python<'_>) -> PyResult<()> {
         let session = &self.session;
@@ -792,6 +920,7 @@ impl Strata {
 fn _stratadb(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Strata>()?;
     module.add_class::<Transaction>()?;
+    module.add_class::<past::StrataView>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

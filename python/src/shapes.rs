@@ -4,6 +4,7 @@
 //! building a result dict allocates only the values. Keys appear in the order api.md
 //! lists them.
 
+use stratadb::bundle::{ExportReport, ImportReport, ValidateReport};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -250,5 +251,35 @@ pub fn transaction_info<'py>(
     dict.set_item(intern!(py, "id"), info.id)?;
     dict.set_item(intern!(py, "status"), intern!(py, "active"))?;
     dict.set_item(intern!(py, "started_at"), info.started_at)?;
+    Ok(dict)
+}
+
+/// `branch_export`'s result.
+pub fn export_report<'py>(py: Python<'py>, report: &ExportReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("branch_id", &report.branch)?;
+    dict.set_item("path", &report.path)?;
+    dict.set_item("entry_count", report.entry_count)?;
+    dict.set_item("bundle_size", report.bundle_size)?;
+    Ok(dict)
+}
+
+/// `branch_import`'s result.
+pub fn import_report<'py>(py: Python<'py>, report: &ImportReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("branch_id", &report.branch)?;
+    dict.set_item("transactions_applied", report.transactions_applied)?;
+    dict.set_item("keys_written", report.keys_written)?;
+    Ok(dict)
+}
+
+/// `branch_validate_bundle`'s result (`problems` lists what failed, empty when valid).
+pub fn validate_report<'py>(py: Python<'py>, report: &ValidateReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("branch_id", &report.branch)?;
+    dict.set_item("format_version", report.format_version)?;
+    dict.set_item("entry_count", report.entry_count)?;
+    dict.set_item("checksums_valid", report.checksums_valid)?;
+    dict.set_item("problems", &report.problems)?;
     Ok(dict)
 }

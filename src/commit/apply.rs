@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::commit::record::{Commit, CommitBody, Mutation};
 use crate::error::{Error, Result};
 use crate::model::{
-    BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
+    AsOf, BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
 };
 use crate::value::Value;
 use crate::vector_index::VectorIndex;
@@ -59,39 +59,17 @@ pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
             next.branches.insert(Name::from(branch.as_str()), BranchState::new(version, timestamp, None));
         }
         CommitBody::BranchFork { source, destination } => {
-            if next.branches.contains_key(destination.as_str()) {
-                return Err(Error::conflict(format!("branch '{destination}' already exists")));
+            fork(next, &source, &destination, None, version, timestamp)?;
+        }
+        CommitBody::BranchForkAt { source, destination, at } => {
+            fork(next, &source, &destination, Some(at), version, timestamp)?;
+        }
+        CommitBody::BranchImport { branch, bundle } => {
+            if next.branches.contains_key(branch.as_str()) {
+                return Err(Error::conflict(format!("branch '{branch}' already exists")));
             }
-            let source_name = Name::from(source.as_str());
-            let destination_name = Name::from(destination.as_str());
-            let source_state = branch_mut(next, &source)?;
-            source_state.merge_bases.insert(destination_name.clone(), version);
-            let mut copy = source_state.clone();
-            // The copy is not its own merge partner.
-            copy.merge_bases.remove(destination.as_str());
-            copy.info = Arc::new(BranchInfo {
-                created_version: version,
-                created_at: timestamp,
-                updated_version: version,
-                updated_at: timestamp,
-                parent: Some((source_name.clone(), version)),
-            });
-            copy.merge_bases.insert(source_name.clone(), version);
-            // Whoever had taken in the source up to some version has taken in the new
-            // branch up to there too: siblings merge three-way against their common
-            // fork point.
-            let siblings: Vec<(Name, u64)> = next
-                .branches
-                .iter()
-                .filter(|(name, _)| **name != source_name)
-                .filter_map(|(name, other)| other.merge_bases.get(&source_name).map(|base| (name.clone(), *base)))
-                .collect();
-            for (name, base) in siblings {
-                if let Some(other) = next.branches.get_mut(&name) {
-                    other.merge_bases.insert(destination_name.clone(), base);
-                }
-            }
-            next.branches.insert(destination_name, copy);
+            let imported = crate::bundle::build_branch(&bundle, version, timestamp)?;
+            next.branches.insert(Name::from(branch.as_str()), imported);
         }
         CommitBody::BranchDelete { branch } => {
             if branch == DEFAULT {
@@ -117,6 +95,49 @@ pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
     Ok(())
 }
 
+/// Adds `destination` as a copy of `source`, as it is now or as it was at `at`, and
+/// records the merge bases: the copy has taken in the source up to the fork point, the
+/// source has taken in the copy up to this commit.
+fn fork(next: &mut DbState, source: &str, destination: &str, at: Option<AsOf>, version: u64, timestamp: u64) -> Result<()> {
+    if next.branches.contains_key(destination) {
+        return Err(Error::conflict(format!("branch '{destination}' already exists")));
+    }
+    let source_name = Name::from(source);
+    let destination_name = Name::from(destination);
+    let source_state = branch_mut(next, source)?;
+    source_state.merge_bases.insert(destination_name.clone(), version);
+    let (mut copy, point) = match at {
+        None => (source_state.clone(), version),
+        Some(at) => crate::time_travel::branch_as_of(source_state, at),
+    };
+    // The copy is not its own merge partner.
+    copy.merge_bases.remove(destination);
+    copy.info = Arc::new(BranchInfo {
+        created_version: version,
+        created_at: timestamp,
+        updated_version: version,
+        updated_at: timestamp,
+        parent: Some((source_name.clone(), point)),
+    });
+    copy.merge_bases.insert(source_name.clone(), point);
+    // Whoever had taken in the source up to some version has taken in the new branch
+    // up to there too (no further than the fork point): siblings merge three-way
+    // against their common fork point.
+    let siblings: Vec<(Name, u64)> = next
+        .branches
+        .iter()
+        .filter(|(name, _)| **name != source_name)
+        .filter_map(|(name, other)| other.merge_bases.get(&source_name).map(|base| (name.clone(), (*base).min(point))))
+        .collect();
+    for (name, base) in siblings {
+        if let Some(other) = next.branches.get_mut(&name) {
+            other.merge_bases.insert(destination_name.clone(), base);
+        }
+    }
+    next.branches.insert(destination_name, copy);
+    Ok(())
+}
+
 fn branch_mut<'a>(state: &'a mut DbState, name: &str) -> Result<&'a mut BranchState> {
     state
         .branches
@@ -136,9 +157,11 @@ pub fn apply_mutations(branch: &mut BranchState, mutations: Vec<Mutation>, versi
 }
 
 /// The space a mutation writes into (created if needed), stamped as changed.
-fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64) -> &'a mut SpaceState {
+fn space_mut<'a>(branch: &'a mut BranchState, space: &str, version: u64, timestamp: u64) -> &'a mut SpaceState {
     if !branch.spaces.contains_key(space) {
-        branch.spaces.insert(Name::from(space), SpaceState { created_version: version, ..SpaceState::default() });
+        branch
+            .spaces
+            .insert(Name::from(space), SpaceState { created_version: version, created_at: timestamp, ..SpaceState::default() });
         branch.spaces_version = version;
     }
     let state = branch.spaces.get_mut(space).unwrap_or_else(|| unreachable!("the space was just inserted"));
@@ -158,42 +181,42 @@ fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: 
 fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, timestamp: u64) -> Result<()> {
     match mutation {
         Mutation::KvPut { space, key, value } => {
-            let map = &mut space_mut(branch, &space, version).kv;
+            let map = &mut space_mut(branch, &space, version, timestamp).kv;
             push(map, &key, version, timestamp, Some(value));
         }
         Mutation::KvDelete { space, key } => {
-            let map = &mut space_mut(branch, &space, version).kv;
+            let map = &mut space_mut(branch, &space, version, timestamp).kv;
             push(map, &key, version, timestamp, None);
         }
         Mutation::CellPut { space, cell, value } => {
-            let map = &mut space_mut(branch, &space, version).cells;
+            let map = &mut space_mut(branch, &space, version, timestamp).cells;
             push(map, &cell, version, timestamp, Some(value));
         }
         Mutation::CellDelete { space, cell } => {
-            let map = &mut space_mut(branch, &space, version).cells;
+            let map = &mut space_mut(branch, &space, version, timestamp).cells;
             push(map, &cell, version, timestamp, None);
         }
         Mutation::DocumentPut { space, key, document } => {
-            let map = &mut space_mut(branch, &space, version).documents;
+            let map = &mut space_mut(branch, &space, version, timestamp).documents;
             push(map, &key, version, timestamp, Some(document));
         }
         Mutation::DocumentDelete { space, key } => {
-            let map = &mut space_mut(branch, &space, version).documents;
+            let map = &mut space_mut(branch, &space, version, timestamp).documents;
             push(map, &key, version, timestamp, None);
         }
         Mutation::EventAppend { space, event_type, payload } => {
-            let events = &mut space_mut(branch, &space, version).events;
+            let events = &mut space_mut(branch, &space, version, timestamp).events;
             // The event's place among this commit's events in the space.
             let ordinal = events.entries.iter().rev().take_while(|e| e.version == version).count() as u32;
             let origin = EventOrigin { version, ordinal };
             push_event(events, version, timestamp, &event_type, payload, origin);
         }
         Mutation::EventCopy { space, event_type, payload, origin } => {
-            let events = &mut space_mut(branch, &space, version).events;
+            let events = &mut space_mut(branch, &space, version, timestamp).events;
             push_event(events, version, timestamp, &event_type, payload, origin);
         }
         Mutation::CollectionCreate { space, collection, dimension, metric } => {
-            let space_state = space_mut(branch, &space, version);
+            let space_state = space_mut(branch, &space, version, timestamp);
             if space_state.collections.contains_key(collection.as_str()) {
                 return Err(Error::conflict(format!(
                     "collection '{collection}' already exists in space '{space}'"
@@ -206,6 +229,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
                     dimension,
                     metric,
                     created_version: version,
+                    created_at: timestamp,
                     updated_version: version,
                     records: Default::default(),
                     index: VectorIndex::new(dimension, metric),
@@ -213,7 +237,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
             );
         }
         Mutation::CollectionDelete { space, collection } => {
-            let space_state = space_mut(branch, &space, version);
+            let space_state = space_mut(branch, &space, version, timestamp);
             if space_state.collections.remove(collection.as_str()).is_none() {
                 return Err(Error::not_found(format!(
                     "collection '{collection}' does not exist in space '{space}'"
@@ -221,7 +245,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
             }
         }
         Mutation::VectorPut { space, collection, key, embedding, metadata } => {
-            let target = collection_mut(space_mut(branch, &space, version), &space, &collection, version)?;
+            let target = collection_mut(space_mut(branch, &space, version, timestamp), &space, &collection, version)?;
             if embedding.len() != target.dimension {
                 return Err(Error::constraint(format!(
                     "collection '{collection}' has dimension {}, got {}",
@@ -234,12 +258,12 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
             push(&mut target.records, &key, version, timestamp, Some(value));
         }
         Mutation::VectorDelete { space, collection, key } => {
-            let target = collection_mut(space_mut(branch, &space, version), &space, &collection, version)?;
+            let target = collection_mut(space_mut(branch, &space, version, timestamp), &space, &collection, version)?;
             target.index.remove(&key);
             push(&mut target.records, &key, version, timestamp, None);
         }
         Mutation::SpaceCreate { space } => {
-            space_mut(branch, &space, version);
+            space_mut(branch, &space, version, timestamp);
         }
         Mutation::SpaceDelete { space } => {
             if space == DEFAULT {

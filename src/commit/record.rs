@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::EventOrigin;
+use crate::model::{AsOf, EventOrigin};
 use crate::value::Value;
 use crate::vector_index::Metric;
 
@@ -66,6 +66,28 @@ pub enum CommitBody {
     /// A merge of `source` into `target`: the mutations it applies to `target`, and the
     /// fact that `target` has now taken in `source` up to this commit.
     Merge { source: String, target: String, mutations: Vec<Mutation> },
+    /// A copy of `source` as it was at `at` (its later changes left out), named
+    /// `destination`.
+    BranchForkAt { source: String, destination: String, at: AsOf },
+    /// A new branch `branch` built from a bundle file's bytes (kept whole, so replay
+    /// rebuilds exactly what the import built). Its history keeps the exporting
+    /// database's versions, all older than this commit's.
+    BranchImport {
+        branch: String,
+        #[serde(with = "serde_bytes")]
+        bundle: Vec<u8>,
+    },
+}
+
+impl CommitBody {
+    /// The lowest version this commit may take: an import must be newer than every
+    /// version in the history it brings.
+    pub fn minimum_version(&self) -> u64 {
+        match self {
+            CommitBody::BranchImport { bundle, .. } => crate::bundle::newest_version(bundle).map_or(0, |v| v + 1),
+            _ => 0,
+        }
+    }
 }
 
 /// One commit: a version, its time, and what it does.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::engine::Durability;
 use crate::error::{Error, Result};
+use crate::retention::Retention;
 use crate::storage::{self, Storage};
 
 /// The file name inside the database directory.
@@ -32,6 +33,13 @@ durability = "standard"
 # Compact (snapshot the state and drop the covered log) once the log holds this
 # many bytes.
 # auto_compact_log_bytes = 67108864
+
+# How much history to keep (time travel reads and history calls see what is kept).
+# By default every version is kept. retention_apply() and compact() trim the rest;
+# events are never trimmed.
+# [retention]
+# keep_versions = 100     # the newest N versions of every key, cell, document, vector
+# keep_seconds = 604800   # every version that was current within the last S seconds
 "#;
 
 /// Settings read from `strata.toml`.
@@ -39,11 +47,16 @@ durability = "standard"
 pub struct Config {
     pub durability: Durability,
     pub auto_compact_log_bytes: u64,
+    pub retention: Retention,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { durability: Durability::Standard, auto_compact_log_bytes: AUTO_COMPACT_LOG_BYTES_DEFAULT }
+        Config {
+            durability: Durability::Standard,
+            auto_compact_log_bytes: AUTO_COMPACT_LOG_BYTES_DEFAULT,
+            retention: Retention::default(),
+        }
     }
 }
 
@@ -51,6 +64,13 @@ impl Default for Config {
 struct RawConfig {
     durability: Option<String>,
     auto_compact_log_bytes: Option<u64>,
+    retention: Option<RawRetention>,
+}
+
+#[derive(Deserialize)]
+struct RawRetention {
+    keep_versions: Option<u64>,
+    keep_seconds: Option<u64>,
 }
 
 impl Config {
@@ -70,6 +90,10 @@ impl Config {
                 )));
             }
             config.auto_compact_log_bytes = bytes;
+        }
+        if let Some(retention) = raw.retention {
+            config.retention =
+                Retention::new(retention.keep_versions, retention.keep_seconds, &format!("{source} [retention]"))?;
         }
         Ok(config)
     }
@@ -116,5 +140,16 @@ mod tests {
         assert!(Config::parse("durability = 5", "t").is_err());
         assert!(Config::parse("durability = ", "t").is_err());
         assert!(Config::parse("auto_compact_log_bytes = 1", "t").is_err());
+        let error = Config::parse("[retention]\nkeep_versions = 0", "/db/strata.toml").unwrap_err();
+        assert!(error.message().contains("keep_versions = 0"), "{}", error.message());
+        assert!(Config::parse("[retention]\nkeep_seconds = -1", "t").is_err());
+    }
+
+    #[test]
+    fn config_reads_the_retention_table() {
+        let config = Config::parse("[retention]\nkeep_versions = 3\nkeep_seconds = 60\n", "t").unwrap();
+        assert_eq!(config.retention, Retention { keep_versions: Some(3), keep_seconds: Some(60) });
+        let config = Config::parse("[retention]\nkeep_seconds = 60\n", "t").unwrap();
+        assert_eq!(config.retention, Retention { keep_versions: None, keep_seconds: Some(60) });
     }
 }

@@ -28,6 +28,7 @@ use crate::commit::{CommitLog, MemoryLog};
 use crate::engine::{Durability, Engine};
 use crate::error::{Error, Result};
 use crate::model::DbState;
+use crate::retention::Retention;
 use crate::session::Session;
 use crate::storage::{DirectoryLock, FsStorage, Storage};
 
@@ -54,11 +55,13 @@ pub struct OpenOptions {
     pub storage: Arc<dyn Storage>,
     /// Segment roll size (tests use small ones).
     pub segment_bytes: u64,
+    /// Overrides `strata.toml`'s `[retention]` for this process.
+    pub retention: Option<Retention>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { durability: None, read_only: false, storage: Arc::new(FsStorage), segment_bytes: SEGMENT_BYTES_DEFAULT }
+        OpenOptions { durability: None, read_only: false, storage: Arc::new(FsStorage), segment_bytes: SEGMENT_BYTES_DEFAULT, retention: None }
     }
 }
 
@@ -245,6 +248,13 @@ impl Session {
                     durability.as_str()
                 )));
             }
+            if let Some(retention) = options.retention.filter(|r| *r != engine.retention()) {
+                return Err(Error::state(format!(
+                    "{} is already open in this process with retention {:?}; it cannot also be open with {retention:?}",
+                    directory.display(),
+                    engine.retention()
+                )));
+            }
             return Ok(Session::attach_with(engine, options.read_only));
         }
         let engine = open_engine(&directory, &options)?;
@@ -296,5 +306,8 @@ fn open_engine(directory: &Path, options: &OpenOptions) -> Result<Arc<Engine>> {
         compaction_error: Mutex::new(None),
         next_compaction_at: AtomicU64::new(config_threshold),
     };
-    Ok(Engine::durable(recovered.state, durable, durability, read_only))
+    let retention = options.retention.unwrap_or(durable.config.retention);
+    let engine = Engine::durable(recovered.state, durable, durability, read_only);
+    engine.set_retention(retention);
+    Ok(engine)
 }

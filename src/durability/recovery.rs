@@ -172,13 +172,14 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
                     let commit: Commit = postcard::from_bytes(frame.payload).map_err(|error| {
                         Error::io(format!("{} at offset {}: undecodable log record: {error}", path.display(), frame.offset))
                     })?;
-                    if commit.version != frame.version || commit.version != state.last_version + 1 {
+                    // The engine's rule: the next version, or further on for an import.
+                    let expected = (state.last_version + 1).max(commit.body.minimum_version());
+                    if commit.version != frame.version || commit.version != expected {
                         return Err(Error::io(format!(
-                            "{} at offset {}: log record has version {} where version {} was expected",
+                            "{} at offset {}: log record has version {} where version {expected} was expected",
                             path.display(),
                             frame.offset,
                             commit.version,
-                            state.last_version + 1
                         )));
                     }
                     let version = commit.version;

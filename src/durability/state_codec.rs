@@ -6,14 +6,24 @@
 //! chains, its events in sequence order, and its collections, each `Collection`
 //! followed by its vector chains. Records after a `Branch`/`Space`/`Collection` belong
 //! to it, which keeps names out of every record. Chains list versions oldest first.
-//! Persisted with postcard: only ever append enum variants.
+//! Persisted with postcard: only ever append enum variants. Writers emit `SpaceAt`
+//! and `CollectionAt` (which carry creation times) and a `HistoryFloor` after the
+//! `Database` record; readers still accept the older `Space` and `Collection`.
+//!
+//! Rebuilding checks what a hostile or damaged file could get wrong: names and keys
+//! follow the engine's rules, no branch, space, collection or key appears twice,
+//! versions grow within a chain and within an event log and never pass the limit the
+//! caller sets, values respect the depth and size limits, embeddings are finite.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{BranchInfo, BranchState, Chain, Collection, DbState, Event, EventOrigin, Name, SpaceState, VectorValue};
+use crate::keys::{check_key, check_name};
+use crate::model::{
+    BranchInfo, BranchState, Chain, Collection, DbState, Event, EventOrigin, HistoryFloor, Name, SpaceState, VectorValue,
+};
 use crate::value::Value;
 use crate::vector_index::{Metric, VectorIndex};
 
@@ -49,6 +59,16 @@ pub enum StateRecord {
     Event { version: u64, timestamp: u64, event_type: String, payload: Value, origin: EventOrigin },
     Collection { name: String, dimension: u32, metric: Metric, created_version: u64, updated_version: u64 },
     VectorChain { key: String, versions: Vec<VectorVersion> },
+    SpaceAt { name: String, created_version: u64, created_at: u64, updated_version: u64 },
+    CollectionAt {
+        name: String,
+        dimension: u32,
+        metric: Metric,
+        created_version: u64,
+        created_at: u64,
+        updated_version: u64,
+    },
+    HistoryFloor { version: u64, timestamp: u64 },
 }
 
 /// Encodes one record.
@@ -64,6 +84,7 @@ pub fn decode(bytes: &[u8]) -> Result<StateRecord> {
 /// Streams every record of `state` into `sink`, in the nesting order.
 pub fn write_state(state: &DbState, sink: &mut dyn FnMut(&StateRecord) -> Result<()>) -> Result<()> {
     sink(&StateRecord::Database { last_version: state.last_version, last_timestamp: state.last_timestamp })?;
+    sink(&StateRecord::HistoryFloor { version: state.history_floor.version, timestamp: state.history_floor.timestamp })?;
     for (name, branch) in state.branches.iter() {
         write_branch(name, branch, sink)?;
     }
@@ -84,9 +105,10 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
         spaces_version: branch.spaces_version,
     })?;
     for (space_name, space) in branch.spaces.iter() {
-        sink(&StateRecord::Space {
+        sink(&StateRecord::SpaceAt {
             name: space_name.to_string(),
             created_version: space.created_version,
+            created_at: space.created_at,
             updated_version: space.updated_version,
         })?;
         for (kind, map) in [(ChainKind::Kv, &space.kv), (ChainKind::Cell, &space.cells), (ChainKind::Document, &space.documents)] {
@@ -107,11 +129,12 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
             })?;
         }
         for (collection_name, collection) in space.collections.iter() {
-            sink(&StateRecord::Collection {
+            sink(&StateRecord::CollectionAt {
                 name: collection_name.to_string(),
                 dimension: collection.dimension as u32,
                 metric: collection.metric,
                 created_version: collection.created_version,
+                created_at: collection.created_at,
                 updated_version: collection.updated_version,
             })?;
             for (key, chain) in collection.records.iter() {
@@ -130,11 +153,18 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
     Ok(())
 }
 
-/// Rebuilds a state from its records, checking the nesting order and that versions
-/// only grow within a chain; `source` names the file in errors.
+/// Rebuilds a state (or, for bundles, branches) from its records, checking the nesting
+/// order and everything listed in the module docs. Errors are `Io` errors; callers add
+/// the file name.
 #[derive(Default)]
 pub struct StateBuilder {
     database: Option<(u64, u64)>,
+    floor: HistoryFloor,
+    /// No version may be newer than this (the snapshot's or bundle's newest).
+    version_limit: Option<u64>,
+    /// Check names, keys and values against the engine's rules (for files from
+    /// elsewhere; a snapshot was written by this engine and is checksummed).
+    check_content: bool,
     branches: imbl::OrdMap<Name, BranchState>,
     branch: Option<(Name, BranchState)>,
     space: Option<(Name, SpaceState)>,
@@ -146,14 +176,37 @@ impl StateBuilder {
         StateBuilder::default()
     }
 
+    /// A builder for records that carry no `Database` record (a bundle's), whose
+    /// versions must not pass `version_limit`.
+    pub fn for_branches(version_limit: u64) -> StateBuilder {
+        StateBuilder { version_limit: Some(version_limit), check_content: true, ..StateBuilder::default() }
+    }
+
+    fn check_version(&self, version: u64, what: &str) -> Result<()> {
+        match self.version_limit {
+            Some(limit) if version > limit => {
+                Err(Error::io(format!("{what} has version {version}, newer than the file's newest version {limit}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Adds the next record.
     pub fn push(&mut self, record: StateRecord) -> Result<()> {
         match record {
             StateRecord::Database { last_version, last_timestamp } => {
-                if self.database.is_some() {
-                    return Err(order_error("a second database record"));
+                if self.database.is_some() || self.branch.is_some() || !self.branches.is_empty() {
+                    return Err(order_error("a database record that is not the first record"));
                 }
                 self.database = Some((last_version, last_timestamp));
+                self.version_limit = Some(last_version);
+            }
+            StateRecord::HistoryFloor { version, timestamp } => {
+                if self.database.is_none() || self.branch.is_some() || !self.branches.is_empty() {
+                    return Err(order_error("a history floor that does not follow the database record"));
+                }
+                self.check_version(version, "the history floor")?;
+                self.floor = HistoryFloor { version, timestamp };
             }
             StateRecord::Branch {
                 name,
@@ -166,6 +219,13 @@ impl StateBuilder {
                 spaces_version,
             } => {
                 self.finish_branch();
+                self.content(|| check_name("branch", &name))?;
+                if self.branches.contains_key(name.as_str()) {
+                    return Err(Error::io(format!("branch '{name}' appears twice")));
+                }
+                for version in [created_version, updated_version, spaces_version] {
+                    self.check_version(version, &format!("branch '{name}'"))?;
+                }
                 let mut branch = BranchState::new(created_version, created_at, None);
                 branch.spaces = imbl::OrdMap::new();
                 branch.info = Arc::new(BranchInfo {
@@ -181,16 +241,19 @@ impl StateBuilder {
                 self.branch = Some((Name::from(name.as_str()), branch));
             }
             StateRecord::Space { name, created_version, updated_version } => {
-                if self.branch.is_none() {
-                    return Err(order_error("a space outside any branch"));
-                }
-                self.finish_space();
-                self.space = Some((
-                    Name::from(name.as_str()),
-                    SpaceState { created_version, updated_version, ..SpaceState::default() },
-                ));
+                self.start_space(name, created_version, 0, updated_version)?;
+            }
+            StateRecord::SpaceAt { name, created_version, created_at, updated_version } => {
+                self.start_space(name, created_version, created_at, updated_version)?;
             }
             StateRecord::Chain { kind, key, versions } => {
+                self.content(|| {
+                    check_key("key", &key)?;
+                    versions.iter().filter_map(|(_, _, v)| v.as_ref()).try_for_each(|v| v.check(&format!("the value of '{key}'")))
+                })?;
+                if let Some((version, _, _)) = versions.last() {
+                    self.check_version(*version, &format!("the history of '{key}'"))?;
+                }
                 let (_, space) = self.space.as_mut().ok_or_else(|| order_error("a chain outside any space"))?;
                 let chain = build_chain(versions, &key)?;
                 let map = match kind {
@@ -198,37 +261,42 @@ impl StateBuilder {
                     ChainKind::Cell => &mut space.cells,
                     ChainKind::Document => &mut space.documents,
                 };
-                map.insert(Name::from(key.as_str()), chain);
+                if map.insert(Name::from(key.as_str()), chain).is_some() {
+                    return Err(Error::io(format!("the history of '{key}' appears twice")));
+                }
             }
             StateRecord::Event { version, timestamp, event_type, payload, origin } => {
+                self.content(|| {
+                    check_key("event type", &event_type)?;
+                    payload.check("an event payload")
+                })?;
+                self.check_version(version, "an event")?;
                 let (_, space) = self.space.as_mut().ok_or_else(|| order_error("an event outside any space"))?;
+                if let Some(last) = space.events.entries.last() {
+                    if last.version > version || last.timestamp > timestamp {
+                        return Err(Error::io(format!(
+                            "event {} is older than the event before it",
+                            space.events.entries.len()
+                        )));
+                    }
+                }
                 let sequence = space.events.entries.len() as u64;
                 let event_type = Name::from(event_type.as_str());
                 space.events.by_type.entry(event_type.clone()).or_default().push_back(sequence);
                 space.events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload, origin }));
             }
             StateRecord::Collection { name, dimension, metric, created_version, updated_version } => {
-                if self.space.is_none() {
-                    return Err(order_error("a collection outside any space"));
-                }
-                self.finish_collection();
-                let dimension = dimension as usize;
-                if dimension == 0 || dimension > crate::limits::VECTOR_DIMENSION_MAX {
-                    return Err(Error::io(format!("collection '{name}' has an invalid dimension {dimension}")));
-                }
-                self.collection = Some((
-                    Name::from(name.as_str()),
-                    Collection {
-                        dimension,
-                        metric,
-                        created_version,
-                        updated_version,
-                        records: imbl::OrdMap::new(),
-                        index: VectorIndex::new(dimension, metric),
-                    },
-                ));
+                self.start_collection(name, dimension, metric, created_version, 0, updated_version)?;
+            }
+            StateRecord::CollectionAt { name, dimension, metric, created_version, created_at, updated_version } => {
+                self.start_collection(name, dimension, metric, created_version, created_at, updated_version)?;
             }
             StateRecord::VectorChain { key, versions } => {
+                self.content(|| check_key("vector key", &key))?;
+                if let Some((version, _, _)) = versions.last() {
+                    self.check_version(*version, &format!("the history of vector '{key}'"))?;
+                }
+                let check_content = self.check_content;
                 let (_, collection) =
                     self.collection.as_mut().ok_or_else(|| order_error("a vector outside any collection"))?;
                 let mut values = Vec::with_capacity(versions.len());
@@ -242,6 +310,14 @@ impl StateBuilder {
                                     collection.dimension
                                 )));
                             }
+                            if check_content {
+                                if embedding.iter().any(|x| !x.is_finite()) {
+                                    return Err(Error::io(format!("vector '{key}' holds a NaN or infinite component")));
+                                }
+                                if let Some(metadata) = &metadata {
+                                    metadata.check(&format!("the metadata of vector '{key}'")).map_err(damaged)?;
+                                }
+                            }
                             Some(VectorValue { embedding: Arc::from(embedding), metadata })
                         }
                         None => None,
@@ -249,12 +325,79 @@ impl StateBuilder {
                     values.push((version, timestamp, value));
                 }
                 let chain = build_chain(values, &key)?;
+                if collection.records.contains_key(key.as_str()) {
+                    return Err(Error::io(format!("the history of vector '{key}' appears twice")));
+                }
                 if let Some(value) = chain.live() {
                     collection.index.upsert(&key, &value.embedding, value.metadata.clone());
                 }
                 collection.records.insert(Name::from(key.as_str()), chain);
             }
         }
+        Ok(())
+    }
+
+    /// Runs a content check when this builder checks content.
+    fn content(&self, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.check_content {
+            check().map_err(damaged)?;
+        }
+        Ok(())
+    }
+
+    fn start_space(&mut self, name: String, created_version: u64, created_at: u64, updated_version: u64) -> Result<()> {
+        if self.branch.is_none() {
+            return Err(order_error("a space outside any branch"));
+        }
+        self.finish_space();
+        self.content(|| check_name("space", &name))?;
+        for version in [created_version, updated_version] {
+            self.check_version(version, &format!("space '{name}'"))?;
+        }
+        if self.branch.as_ref().is_some_and(|(_, branch)| branch.spaces.contains_key(name.as_str())) {
+            return Err(Error::io(format!("space '{name}' appears twice")));
+        }
+        self.space =
+            Some((Name::from(name.as_str()), SpaceState { created_version, created_at, updated_version, ..SpaceState::default() }));
+        Ok(())
+    }
+
+    fn start_collection(
+        &mut self,
+        name: String,
+        dimension: u32,
+        metric: Metric,
+        created_version: u64,
+        created_at: u64,
+        updated_version: u64,
+    ) -> Result<()> {
+        if self.space.is_none() {
+            return Err(order_error("a collection outside any space"));
+        }
+        self.finish_collection();
+        self.content(|| check_name("collection", &name))?;
+        for version in [created_version, updated_version] {
+            self.check_version(version, &format!("collection '{name}'"))?;
+        }
+        if self.space.as_ref().is_some_and(|(_, space)| space.collections.contains_key(name.as_str())) {
+            return Err(Error::io(format!("collection '{name}' appears twice")));
+        }
+        let dimension = dimension as usize;
+        if dimension == 0 || dimension > crate::limits::VECTOR_DIMENSION_MAX {
+            return Err(Error::io(format!("collection '{name}' has an invalid dimension {dimension}")));
+        }
+        self.collection = Some((
+            Name::from(name.as_str()),
+            Collection {
+                dimension,
+                metric,
+                created_version,
+                created_at,
+                updated_version,
+                records: imbl::OrdMap::new(),
+                index: VectorIndex::new(dimension, metric),
+            },
+        ));
         Ok(())
     }
 
@@ -283,7 +426,7 @@ impl StateBuilder {
         self.finish_branch();
         let (last_version, last_timestamp) =
             self.database.ok_or_else(|| order_error("no database record"))?;
-        Ok(DbState { last_version, last_timestamp, branches: self.branches })
+        Ok(DbState { last_version, last_timestamp, branches: self.branches, history_floor: self.floor })
     }
 
     /// The branches built so far (for bundles, which hold one branch and no database record).
@@ -297,11 +440,16 @@ fn order_error(what: &str) -> Error {
     Error::io(format!("state records out of order: {what}"))
 }
 
+/// A rule broken by a record's content: damage (or hostility), reported as `Io`.
+fn damaged(error: Error) -> Error {
+    Error::io(error.message().to_owned())
+}
+
 fn build_chain<T: Clone>(versions: Vec<(u64, u64, Option<T>)>, key: &str) -> Result<Chain<T>> {
     let mut chain: Option<Chain<T>> = None;
     for (version, timestamp, value) in versions {
         if let Some(previous) = &chain {
-            if previous.head().version() >= version {
+            if previous.head().version() >= version || previous.head().timestamp() > timestamp {
                 return Err(Error::io(format!("the history of '{key}' is not in increasing version order")));
             }
         }

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use crate::model::as_of::AsOf;
+
 /// One version of a record.
 #[derive(Debug)]
 pub struct ChainNode<T> {
@@ -104,6 +106,36 @@ impl<T> Chain<T> {
         self.iter().find(|node| node.version <= version)
     }
 
+    /// The version visible at `point`: the newest one written at or before it.
+    pub fn visible(&self, point: AsOf) -> Option<&Versioned<T>> {
+        self.iter().find(|node| point.includes(node.version, node.timestamp))
+    }
+
+    /// The chain as it was when `node` (one of its versions) was the newest. O(1): the
+    /// older versions are shared.
+    pub fn from_head(node: &Versioned<T>) -> Chain<T> {
+        Chain { head: Arc::clone(node) }
+    }
+
+    /// The chain with only its newest `keep` versions (at least one), or `None` when it
+    /// has no more than that. The kept versions are copied; the dropped ones are freed
+    /// once no snapshot holds them.
+    pub fn truncated(&self, keep: usize) -> Option<Chain<T>>
+    where
+        T: Clone,
+    {
+        let keep = keep.max(1);
+        let kept: Vec<&Versioned<T>> = self.iter().take(keep + 1).collect();
+        if kept.len() <= keep {
+            return None;
+        }
+        let mut rebuilt: Option<Chain<T>> = None;
+        for node in kept.iter().take(keep).rev() {
+            rebuilt = Some(Chain::push(rebuilt.as_ref(), node.version, node.timestamp, node.value.clone()));
+        }
+        rebuilt
+    }
+
     /// Every version, newest first.
     pub fn iter(&self) -> ChainIter<'_, T> {
         ChainIter { next: Some(&self.head) }
@@ -146,6 +178,26 @@ mod tests {
         assert!(c.as_of(0).is_none());
         // The older chain is untouched by pushes on top of it.
         assert_eq!(a.depth(), 1);
+    }
+
+    #[test]
+    fn chain_visible_at_a_time_and_truncation_keep_the_newest_versions() {
+        let a = Chain::new(1, 10, Some("a"));
+        let b = Chain::push(Some(&a), 3, 30, Some("b"));
+        let c = Chain::push(Some(&b), 7, 70, Some("c"));
+        assert_eq!(c.visible(AsOf::Time(69)).map(|n| n.version()), Some(3));
+        assert_eq!(c.visible(AsOf::Version(7)).map(|n| n.version()), Some(7));
+        assert!(c.visible(AsOf::Time(9)).is_none());
+        let past = Chain::from_head(c.visible(AsOf::Version(4)).unwrap());
+        assert_eq!(past.live(), Some(&"b"));
+        assert_eq!(past.depth(), 2);
+        let short = c.truncated(2).unwrap();
+        let versions: Vec<u64> = short.iter().map(|n| n.version()).collect();
+        assert_eq!(versions, vec![7, 3]);
+        assert!(c.truncated(3).is_none());
+        assert_eq!(c.truncated(0).unwrap().depth(), 1);
+        // The original is untouched.
+        assert_eq!(c.depth(), 3);
     }
 
     #[test]

@@ -28,6 +28,16 @@ pub struct DbState {
     /// Timestamp (µs) of the newest commit, or of creation.
     pub last_timestamp: u64,
     pub branches: OrdMap<Name, BranchState>,
+    /// The oldest point that reads "as of" a past version answer exactly: retention
+    /// has removed history only from before it.
+    pub history_floor: HistoryFloor,
+}
+
+/// The commit (version and time) before which retention may have removed history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryFloor {
+    pub version: u64,
+    pub timestamp: u64,
 }
 
 /// Descriptive facts about a branch.
@@ -58,6 +68,7 @@ pub struct BranchState {
 #[derive(Clone, Debug, Default)]
 pub struct SpaceState {
     pub created_version: u64,
+    pub created_at: u64,
     /// The newest commit that changed anything in the space.
     pub updated_version: u64,
     pub kv: OrdMap<Name, Chain<Value>>,
@@ -110,6 +121,7 @@ pub struct Collection {
     pub dimension: usize,
     pub metric: Metric,
     pub created_version: u64,
+    pub created_at: u64,
     /// The newest commit that changed a vector of the collection (or created it).
     pub updated_version: u64,
     pub records: OrdMap<Name, Chain<VectorValue>>,
@@ -121,7 +133,7 @@ impl DbState {
     pub fn new(timestamp: u64) -> DbState {
         let mut branches = OrdMap::new();
         branches.insert(Name::from(DEFAULT), BranchState::new(0, timestamp, None));
-        DbState { last_version: 0, last_timestamp: timestamp, branches }
+        DbState { last_version: 0, last_timestamp: timestamp, branches, history_floor: HistoryFloor::default() }
     }
 
     pub fn branch(&self, name: &str) -> Option<&BranchState> {
@@ -133,7 +145,7 @@ impl BranchState {
     /// An empty branch with its default space.
     pub fn new(version: u64, timestamp: u64, parent: Option<(Name, u64)>) -> BranchState {
         let mut spaces = OrdMap::new();
-        spaces.insert(Name::from(DEFAULT), SpaceState { created_version: version, ..SpaceState::default() });
+        spaces.insert(Name::from(DEFAULT), SpaceState { created_version: version, created_at: timestamp, ..SpaceState::default() });
         BranchState {
             info: Arc::new(BranchInfo {
                 created_version: version,
