@@ -8,9 +8,6 @@
 //! acknowledged, and the database then accepts writes. Every run prints its seed and
 //! every failure prints the command that replays it.
 
-mod model;
-mod rng;
-mod workload;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use stratadb::{Durability, OpenOptions, Session};
 
-use crate::model::Model;
-use crate::rng::Rng;
-use crate::workload::Operation;
+use stress::model::Model;
+use stress::rng::{self, Rng};
+use stress::sim::{self, Counts};
+use stress::workload::{self, Operation};
 
 struct Options {
     seed: u64,
@@ -29,12 +27,59 @@ struct Options {
     minutes: Option<f64>,
     modes: Vec<Durability>,
     directory: Option<PathBuf>,
+    harnesses: Vec<Harness>,
+    short: bool,
+    runs: Option<u64>,
+    max_ops: usize,
+    workload: Option<Vec<sim::ops::SimOp>>,
+    images: u64,
+}
+
+/// The parts of the harness (`--harness`); `--short` runs all of them briefly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Harness {
+    /// Real processes killed with SIGKILL.
+    Kill,
+    /// Random multi-crash runs on the simulated disk.
+    Sim,
+    /// Every workload of up to `--ops` operations, a crash after every storage call.
+    Exhaustive,
+    /// Storage call N fails, for every N.
+    Faults,
+    /// Truncations and bit flips of every file kind.
+    Corruption,
+}
+
+impl Harness {
+    fn parse(text: &str) -> Option<Vec<Harness>> {
+        Some(match text {
+            "kill" => vec![Harness::Kill],
+            "sim" => vec![Harness::Sim],
+            "exhaustive" => vec![Harness::Exhaustive],
+            "faults" => vec![Harness::Faults],
+            "corruption" => vec![Harness::Corruption],
+            "all" => vec![Harness::Kill, Harness::Sim, Harness::Exhaustive, Harness::Faults, Harness::Corruption],
+            _ => return None,
+        })
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Harness::Kill => "kill",
+            Harness::Sim => "sim",
+            Harness::Exhaustive => "exhaustive",
+            Harness::Faults => "faults",
+            Harness::Corruption => "corruption",
+        }
+    }
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: stress [--short] [--cycles N] [--minutes M] [--seed S] [--mode always|standard] [--dir PATH]\n\
-         \x20      stress --child DIR SEED MODE START"
+        "usage: stress [--short] [--harness kill|sim|exhaustive|faults|corruption|all]... [--cycles N] [--minutes M]\n\
+         \x20             [--seed S] [--mode always|standard|none] [--dir PATH] [--runs N] [--ops N]\n\
+         \x20             [--workload op,op,...] [--images N]\n\
+         \x20      stress --child DIR SEED MODE START\n\
+         (see stress/README.md and docs/testing.md)"
     );
     ExitCode::from(2)
 }
@@ -51,8 +96,14 @@ fn main() -> ExitCode {
         seed: rng::seed_from_time(),
         cycles: None,
         minutes: None,
-        modes: vec![Durability::Always, Durability::Standard],
+        modes: Vec::new(),
         directory: None,
+        harnesses: Vec::new(),
+        short: false,
+        runs: None,
+        max_ops: 3,
+        workload: None,
+        images: 2,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -62,7 +113,7 @@ fn main() -> ExitCode {
                 usage();
                 return ExitCode::SUCCESS;
             }
-            "--short" => options.cycles = Some(40),
+            "--short" => options.short = true,
             "--cycles" => match value().and_then(|v| v.parse().ok()) {
                 Some(n) => options.cycles = Some(n),
                 None => return usage(),
@@ -76,32 +127,185 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--mode" => match value().map(|v| Durability::parse(&v)) {
-                Some(Ok(mode)) => options.modes = vec![mode],
+                Some(Ok(mode)) => options.modes.push(mode),
                 _ => return usage(),
             },
             "--dir" => match value() {
                 Some(dir) => options.directory = Some(PathBuf::from(dir)),
                 None => return usage(),
             },
+            "--harness" => match value().and_then(|v| Harness::parse(&v)) {
+                Some(list) => options.harnesses.extend(list),
+                None => return usage(),
+            },
+            "--runs" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => options.runs = Some(n),
+                None => return usage(),
+            },
+            "--ops" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => options.max_ops = n,
+                None => return usage(),
+            },
+            "--workload" => match value().and_then(|v| sim::parse_workload(&v)) {
+                Some(w) => options.workload = Some(w),
+                None => return usage(),
+            },
+            "--images" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => options.images = n,
+                None => return usage(),
+            },
             _ => return usage(),
         }
     }
-    run(&options)
+    if options.harnesses.is_empty() {
+        options.harnesses = if options.short {
+            Harness::parse("all").unwrap_or_default()
+        } else {
+            vec![Harness::Kill]
+        };
+    }
+    let deadline = options.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
+    let mut failed = false;
+    let count = options.harnesses.len();
+    for (index, harness) in options.harnesses.clone().into_iter().enumerate() {
+        // A soak splits its time evenly between the harnesses still to run.
+        let harness_deadline = deadline.map(|d| {
+            let remaining = d.saturating_duration_since(Instant::now());
+            Instant::now() + remaining / (count - index) as u32
+        });
+        let started = Instant::now();
+        let ok = match harness {
+            Harness::Kill => run(&options, harness_deadline) == ExitCode::SUCCESS,
+            Harness::Sim => run_sim(&options, harness_deadline),
+            Harness::Exhaustive => run_exhaustive(&options),
+            Harness::Faults => sim::faults::run_cli(options.seed, options.short, harness_deadline, &modes_or(&options, &[Durability::Always, Durability::None])),
+            Harness::Corruption => sim::corruption::run_cli(options.seed, options.short),
+        };
+        println!("stress: harness {} finished in {:.1}s", harness.name(), started.elapsed().as_secs_f64());
+        failed |= !ok;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-fn run(options: &Options) -> ExitCode {
-    let deadline = options.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
-    let cycles_per_mode = match (options.cycles, deadline) {
-        (Some(n), _) => n,
-        (None, Some(_)) => u64::MAX,
-        (None, None) => 40,
+fn modes_or(options: &Options, default: &[Durability]) -> Vec<Durability> {
+    if options.modes.is_empty() {
+        default.to_vec()
+    } else {
+        options.modes.clone()
+    }
+}
+
+fn print_counts(what: &str, mode: Durability, counts: &Counts, ok: bool) {
+    let verdict = if ok { "lost_acknowledged=0 non_prefix=0 refused=0 panics=0 ok" } else { "FAILED (see above)" };
+    println!(
+        "stress: {what} mode={} runs={} operations={} storage_calls={} crash_points={} crash_images={} duplicate_images={} {verdict}",
+        mode.as_str(),
+        counts.runs,
+        counts.operations,
+        counts.storage_calls,
+        counts.crash_points,
+        counts.images,
+        counts.duplicate_images
+    );
+}
+
+/// Random multi-crash runs on the simulated disk.
+fn run_sim(options: &Options, deadline: Option<Instant>) -> bool {
+    let modes = modes_or(options, &[Durability::Always, Durability::None]);
+    let runs = options.runs.unwrap_or(if options.short { 30 } else { 200 });
+    let mut ok = true;
+    for (index, &mode) in modes.iter().enumerate() {
+        if mode == Durability::Standard {
+            eprintln!("stress: sim runs \"always\" and \"none\" only (\"standard\" adds timer-driven fsyncs that a seed cannot replay)");
+            continue;
+        }
+        let mode_deadline = deadline.map(|d| {
+            let remaining = d.saturating_duration_since(Instant::now());
+            Instant::now() + remaining / (modes.len() - index) as u32
+        });
+        let mut rng = Rng::new(options.seed.wrapping_add(index as u64));
+        println!("stress: sim mode={} seed={}", mode.as_str(), options.seed.wrapping_add(index as u64));
+        let mut total = Counts::default();
+        let mut mode_ok = true;
+        let mut run = 0u64;
+        loop {
+            match mode_deadline {
+                Some(d) if Instant::now() >= d => break,
+                None if run >= runs => break,
+                _ => {}
+            }
+            run += 1;
+            let seed = rng.next_u64();
+            match sim::random_run(seed, mode, 8, 6) {
+                Ok(counts) => total.add(&counts),
+                Err(failure) => {
+                    mode_ok = false;
+                    eprintln!("stress: sim FAILED mode={} run seed={seed}: {failure}", mode.as_str());
+                    eprintln!("stress: replay with: cargo run --release -p stress -- --harness sim --mode {} --seed {seed} --runs 1", mode.as_str());
+                    break;
+                }
+            }
+        }
+        print_counts("sim", mode, &total, mode_ok);
+        ok &= mode_ok;
+    }
+    ok
+}
+
+/// Every workload of up to `--ops` operations, a crash after every storage call.
+fn run_exhaustive(options: &Options) -> bool {
+    let modes = modes_or(options, &[Durability::Always, Durability::None]);
+    let max_ops = if options.short { options.max_ops.min(2) } else { options.max_ops };
+    let workloads = match &options.workload {
+        Some(w) => vec![w.clone()],
+        None => sim::all_workloads(max_ops),
     };
+    let images = if options.short { options.images.min(1) } else { options.images };
+    let mut ok = true;
+    for &mode in &modes {
+        if mode == Durability::Standard {
+            continue;
+        }
+        println!("stress: exhaustive mode={} workloads={} (up to {max_ops} operations)", mode.as_str(), workloads.len());
+        let mut total = Counts::default();
+        let mut mode_ok = true;
+        for workload in &workloads {
+            match sim::exhaustive_case(workload, mode, images) {
+                Ok(counts) => total.add(&counts),
+                Err(failure) => {
+                    mode_ok = false;
+                    let name = sim::render_workload(workload);
+                    eprintln!("stress: exhaustive FAILED mode={} workload={name}: {failure}", mode.as_str());
+                    eprintln!(
+                        "stress: replay with: cargo run --release -p stress -- --harness exhaustive --mode {} --workload {name} --images {images}",
+                        mode.as_str()
+                    );
+                }
+            }
+        }
+        print_counts("exhaustive", mode, &total, mode_ok);
+        ok &= mode_ok;
+    }
+    ok
+}
+
+fn run(options: &Options, deadline: Option<Instant>) -> ExitCode {
+    let cycles_per_mode = match (options.cycles, deadline, options.short) {
+        (Some(n), _, _) => n,
+        (None, Some(_), _) => u64::MAX,
+        (None, None, _) => 40,
+    };
+    let modes = modes_or(options, &[Durability::Always, Durability::Standard]);
     let mut failed = false;
-    for (index, &mode) in options.modes.iter().enumerate() {
+    for (index, &mode) in modes.iter().enumerate() {
         let seed = options.seed.wrapping_add(index as u64);
         let mode_deadline = deadline.map(|d| {
             let remaining = d.saturating_duration_since(Instant::now());
-            Instant::now() + remaining / (options.modes.len() - index) as u32
+            Instant::now() + remaining / (modes.len() - index) as u32
         });
         println!("stress: real-process kill -9 mode={} seed={seed}", mode.as_str());
         match kill_cycles(seed, mode, cycles_per_mode, mode_deadline, options.directory.as_deref()) {
