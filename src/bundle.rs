@@ -270,13 +270,18 @@ pub fn build_branch(bytes: &[u8], version: u64, timestamp: u64) -> Result<Branch
     }
     let mut branches = builder.finish_branches();
     let exported = Name::from(header.branch_name.as_str());
-    let mut branch = branches
+    let branch = branches
         .remove(&exported)
         .ok_or_else(|| Error::validation(format!("{source}: it holds no records of branch '{}'", header.branch_name)))?;
     if !branch.spaces.contains_key(crate::model::DEFAULT) {
         return Err(Error::validation(format!("{source}: branch '{}' has no default space", header.branch_name)));
     }
-    // A standalone branch here: its parent and merge partners lived in another database.
+    Ok(stamp(branch, version, timestamp))
+}
+
+/// Makes a rebuilt branch the one the import commit `(version, timestamp)` creates: a
+/// standalone branch here (its parent and merge partners lived in another database).
+pub fn stamp(mut branch: BranchState, version: u64, timestamp: u64) -> BranchState {
     branch.info = std::sync::Arc::new(BranchInfo {
         created_version: version,
         created_at: timestamp,
@@ -286,7 +291,7 @@ pub fn build_branch(bytes: &[u8], version: u64, timestamp: u64) -> Result<Branch
     });
     branch.merge_bases = imbl::OrdMap::new();
     branch.spaces_version = version;
-    Ok(branch)
+    branch
 }
 
 fn damaged(source: &str, error: &wal_format::FormatError) -> Error {

@@ -23,7 +23,7 @@ use crate::branch_ops::{self, DiffReport, MergeReport, MergeStrategy};
 use crate::bundle::{self, ExportReport, ImportReport, ValidateReport};
 use crate::storage::FsStorage;
 use crate::time_travel::{self, PastView};
-use crate::commit::{apply, Commit, CommitBody, Mutation};
+use crate::commit::{apply, Commit, CommitBody, Mutation, Prebuilt};
 use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
 use crate::error::{Error, Result};
@@ -1293,14 +1293,15 @@ impl Session {
         }
         // Check everything before anything is logged: the log must only hold commits
         // that apply.
-        let keys_written = bundle::build_branch(&bytes, u64::MAX, 0)
-            .map_err(|e| Error::validation(format!("{source}: {}", e.message())))?
-            .live_record_count() as u64;
+        let built = bundle::build_branch(&bytes, u64::MAX, 0)
+            .map_err(|e| Error::validation(format!("{source}: {}", e.message())))?;
+        let keys_written = built.live_record_count() as u64;
+        let prebuilt = Prebuilt(Some(Arc::new(built)));
         let (version, ()) = self.branch_operation(|state| {
             if state.branch(&name).is_some() {
                 return Err(Error::conflict(format!("branch '{name}' already exists; delete it or rename it before importing")));
             }
-            Ok((Some(CommitBody::BranchImport { branch: name.clone(), bundle: bytes }), ()))
+            Ok((Some(CommitBody::BranchImport { branch: name.clone(), bundle: bytes, prebuilt }), ()))
         })?;
         version.ok_or_else(|| Error::state("internal error: branch_import produced no commit"))?;
         Ok(ImportReport { branch: name, transactions_applied: 1, keys_written })

@@ -22,11 +22,12 @@ from .errors import (
     StrataError,
     ValidationError,
 )
-from ._stratadb import Strata, Transaction, __version__
+from ._stratadb import Strata, StrataView, Transaction, __version__
 
 __all__ = [
     "Strata",
     "Transaction",
+    "StrataView",
     "StrataError",
     "NotFoundError",
     "ValidationError",

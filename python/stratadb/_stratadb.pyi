@@ -4,6 +4,7 @@ Everything here is re-exported by ``stratadb``; import from there. Errors are th
 classes of ``stratadb.errors`` (``StrataError`` and its subclasses).
 """
 
+import datetime
 import os
 from types import TracebackType
 from typing import Any, List, Literal, Mapping, Optional, Sequence, Type, TypedDict, Union, final, type_check_only
@@ -50,6 +51,8 @@ _VectorLike = Union[npt.NDArray[Any], Sequence[float]]
 _Metric = Literal["cosine", "euclidean", "dot_product"]
 _MergeStrategy = Literal["last_writer_wins", "strict"]
 _Durability = Literal["always", "standard", "none"]
+# A point in the past: a commit version, or a datetime (naive means local time).
+_AsOf = Union[int, datetime.datetime]
 _FilterOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains"]
 
 # ----- result shapes ----------------------------------------------------------------
@@ -210,6 +213,36 @@ class RecoveryInfo(TypedDict):
     removed_files: List[str]
 
 @type_check_only
+class Retention(TypedDict, total=False):
+    """How much history to keep: the newest N versions and/or every version current within S seconds."""
+
+    keep_versions: int
+    keep_seconds: int
+
+class ExportReport(TypedDict):
+    """What ``branch_export`` did."""
+
+    branch_id: str
+    path: str
+    entry_count: int
+    bundle_size: int
+
+class ImportReport(TypedDict):
+    """What ``branch_import`` did."""
+
+    branch_id: str
+    transactions_applied: int
+    keys_written: int
+
+class ValidateReport(TypedDict):
+    """What ``branch_validate_bundle`` found; ``problems`` is empty when the bundle is intact."""
+
+    branch_id: str
+    format_version: int
+    entry_count: int
+    checksums_valid: bool
+    problems: list[str]
+
 class TransactionInfo(TypedDict):
     """What ``txn_info`` reports about the open transaction."""
 
@@ -261,10 +294,11 @@ class Strata:
         *,
         durability: Optional[_Durability] = None,
         read_only: bool = False,
+        retention: Optional[Retention] = None,
     ) -> Strata:
         """Open or create a database directory (durability defaults to strata.toml, else "standard")."""
     @staticmethod
-    def cache() -> Strata:
+    def cache(*, retention: Optional[Retention] = None) -> Strata:
         """Create a private in-memory database."""
     def close(self) -> None:
         """Flush and release the database; later calls raise StateError. Closing twice is fine."""
@@ -283,11 +317,11 @@ class Strata:
     # KV
     def kv_put(self, key: str, value: _ValueLike) -> int:
         """Store a value under a key; returns the commit version."""
-    def kv_get(self, key: str) -> _StoredValue:
+    def kv_get(self, key: str, *, as_of: Optional[_AsOf] = None) -> _StoredValue:
         """The value of a key, or None if it is missing or deleted."""
     def kv_delete(self, key: str) -> bool:
         """Delete a key; returns whether it existed."""
-    def kv_list(self, prefix: Optional[str] = None) -> list[str]:
+    def kv_list(self, prefix: Optional[str] = None, *, as_of: Optional[_AsOf] = None) -> list[str]:
         """The live keys starting with prefix, sorted."""
     def kv_history(self, key: str) -> Optional[list[VersionedValue]]:
         """Every version of a key, newest first (deletes have value None); None if it never existed."""
@@ -304,7 +338,7 @@ class Strata:
     # state cells
     def state_set(self, cell: str, value: _ValueLike) -> int:
         """Set a state cell; returns the commit version."""
-    def state_get(self, cell: str) -> _StoredValue:
+    def state_get(self, cell: str, *, as_of: Optional[_AsOf] = None) -> _StoredValue:
         """The value of a state cell, or None."""
     def state_init(self, cell: str, value: _ValueLike) -> int:
         """Create a cell only if it is absent; returns its current version either way."""
@@ -322,11 +356,11 @@ class Strata:
     # events
     def event_append(self, event_type: str, payload: _ValueLike) -> int:
         """Append an event; returns its sequence number (0-based, dense per branch and space)."""
-    def event_get(self, sequence: int) -> Optional[EventRecord]:
+    def event_get(self, sequence: int, *, as_of: Optional[_AsOf] = None) -> Optional[EventRecord]:
         """The event with this sequence number, or None."""
-    def event_list(self, event_type: str) -> list[EventRecord]:
+    def event_list(self, event_type: str, *, as_of: Optional[_AsOf] = None) -> list[EventRecord]:
         """The events of one type, in sequence order."""
-    def event_len(self) -> int:
+    def event_len(self, *, as_of: Optional[_AsOf] = None) -> int:
         """The number of events in the current branch and space."""
     def event_list_paginated(
         self,
@@ -339,7 +373,7 @@ class Strata:
     # JSON documents
     def json_set(self, key: str, path: str, value: _ValueLike) -> int:
         """Set the value at a JSON path ("$" replaces the document); returns the commit version."""
-    def json_get(self, key: str, path: str) -> _StoredValue:
+    def json_get(self, key: str, path: str, *, as_of: Optional[_AsOf] = None) -> _StoredValue:
         """The value at a JSON path, or None if the document or the path is missing."""
     def json_delete(self, key: str, path: str) -> int:
         """Delete the document ("$") or the member at path; the version, or 0 if nothing was removed."""
@@ -347,7 +381,14 @@ class Strata:
         """Every version of a document, newest first; None if it never existed."""
     def json_get_versioned(self, key: str) -> Optional[VersionedValue]:
         """The whole document with its version and timestamp, or None."""
-    def json_list(self, limit: int, prefix: Optional[str] = None, cursor: Optional[str] = None) -> Page:
+    def json_list(
+        self,
+        limit: int,
+        prefix: Optional[str] = None,
+        cursor: Optional[str] = None,
+        *,
+        as_of: Optional[_AsOf] = None,
+    ) -> Page:
         """One page of document keys; pass the returned cursor to continue."""
 
     # vectors
@@ -369,11 +410,13 @@ class Strata:
         """Insert or replace a vector; returns the commit version."""
     def vector_batch_upsert(self, collection: str, vectors: Sequence[BatchItem]) -> list[int]:
         """Upsert many vectors in one commit; returns the version once per item."""
-    def vector_get(self, collection: str, key: str) -> Optional[VectorRecord]:
+    def vector_get(self, collection: str, key: str, *, as_of: Optional[_AsOf] = None) -> Optional[VectorRecord]:
         """A stored vector with its metadata, version and timestamp, or None."""
     def vector_delete(self, collection: str, key: str) -> bool:
         """Delete a vector; returns whether it existed."""
-    def vector_search(self, collection: str, query: _VectorLike, k: int) -> list[SearchHit]:
+    def vector_search(
+        self, collection: str, query: _VectorLike, k: int, *, as_of: Optional[_AsOf] = None
+    ) -> list[SearchHit]:
         """The k best matches, best first."""
     def vector_search_filtered(
         self,
@@ -392,8 +435,8 @@ class Strata:
         """Switch this handle to another branch; the current space resets to "default"."""
     def create_branch(self, branch: str) -> None:
         """Create an empty branch."""
-    def fork_branch(self, destination: str) -> ForkReport:
-        """Copy the current branch (all spaces, primitives and history) to a new branch."""
+    def fork_branch(self, destination: str, *, at: Optional[_AsOf] = None) -> ForkReport:
+        """Copy the current branch (all spaces, primitives and history), as it is or as it was at `at`, to a new branch."""
     def list_branches(self) -> list[str]:
         """The names of all branches, sorted."""
     def delete_branch(self, branch: str) -> None:
@@ -412,7 +455,7 @@ class Strata:
         """The name of this handle's current space."""
     def set_space(self, space: str) -> None:
         """Switch to a space, creating it on first use."""
-    def list_spaces(self) -> list[str]:
+    def list_spaces(self, *, as_of: Optional[_AsOf] = None) -> list[str]:
         """The spaces of the current branch, sorted."""
     def space_create(self, space: str) -> None:
         """Create a space if it does not exist."""
@@ -446,3 +489,49 @@ class Strata:
         """Write a snapshot, remove the log it covers and apply retention."""
     def retention_apply(self) -> None:
         """Apply the retention policy."""
+
+    # time travel and bundles
+    def at(self, as_of: _AsOf) -> StrataView:
+        """A read-only view of the current branch and space as of a past version (int) or datetime."""
+    def branch_export(self, branch: str, path: Union[str, os.PathLike[str]]) -> ExportReport:
+        """Write a branch (all spaces, primitives and history) to a bundle file."""
+    def branch_import(self, path: Union[str, os.PathLike[str]], *, branch: Optional[str] = None) -> ImportReport:
+        """Import the branch a bundle holds (under its own name, or as `branch`), as one commit."""
+    def branch_validate_bundle(self, path: Union[str, os.PathLike[str]]) -> ValidateReport:
+        """Check every checksum of a bundle without importing it."""
+
+@final
+class StrataView:
+    """A read-only view of one branch and space as of a past commit (from ``db.at``)."""
+
+    @property
+    def as_of(self) -> tuple[Literal["version", "time"], int]:
+        """The point: ("version", n) or ("time", microseconds since the epoch)."""
+    @property
+    def branch(self) -> str:
+        """The branch the view reads."""
+    @property
+    def space(self) -> str:
+        """The space the view reads."""
+    def kv_get(self, key: str) -> _StoredValue:
+        """The value of a key as of the view's point, or None."""
+    def kv_list(self, prefix: Optional[str] = None) -> list[str]:
+        """The keys live at the view's point, sorted."""
+    def state_get(self, cell: str) -> _StoredValue:
+        """A state cell's value as of the view's point, or None."""
+    def json_get(self, key: str, path: str) -> _StoredValue:
+        """The value at a JSON path as of the view's point, or None."""
+    def json_list(self, limit: int, prefix: Optional[str] = None, cursor: Optional[str] = None) -> Page:
+        """One page of document keys live at the view's point."""
+    def event_get(self, sequence: int) -> Optional[EventRecord]:
+        """An event appended by the view's point, or None."""
+    def event_list(self, event_type: str) -> list[EventRecord]:
+        """The events of one type appended by the view's point."""
+    def event_len(self) -> int:
+        """The number of events appended by the view's point."""
+    def vector_get(self, collection: str, key: str) -> Optional[VectorRecord]:
+        """A vector as of the view's point, or None."""
+    def vector_search(self, collection: str, query: _VectorLike, k: int) -> list[SearchHit]:
+        """The k best matches among the vectors as they were at the view's point."""
+    def list_spaces(self) -> list[str]:
+        """The spaces that existed at the view's point."""

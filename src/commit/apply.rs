@@ -64,11 +64,14 @@ pub fn apply_in_place(next: &mut DbState, commit: Commit) -> Result<()> {
         CommitBody::BranchForkAt { source, destination, at } => {
             fork(next, &source, &destination, Some(at), version, timestamp)?;
         }
-        CommitBody::BranchImport { branch, bundle } => {
+        CommitBody::BranchImport { branch, bundle, prebuilt } => {
             if next.branches.contains_key(branch.as_str()) {
                 return Err(Error::conflict(format!("branch '{branch}' already exists")));
             }
-            let imported = crate::bundle::build_branch(&bundle, version, timestamp)?;
+            let imported = match prebuilt.0 {
+                Some(built) => crate::bundle::stamp(Arc::unwrap_or_clone(built), version, timestamp),
+                None => crate::bundle::build_branch(&bundle, version, timestamp)?,
+            };
             next.branches.insert(Name::from(branch.as_str()), imported);
         }
         CommitBody::BranchDelete { branch } => {

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AsOf, EventOrigin};
+use crate::model::{AsOf, BranchState, EventOrigin};
 use crate::value::Value;
 use crate::vector_index::Metric;
 
@@ -76,7 +76,29 @@ pub enum CommitBody {
         branch: String,
         #[serde(with = "serde_bytes")]
         bundle: Vec<u8>,
+        /// The branch already rebuilt from `bundle` by the live import path (which has
+        /// checked it), so that applying does not decode it twice. Never persisted;
+        /// replay rebuilds from the bytes.
+        #[serde(skip)]
+        prebuilt: Prebuilt,
     },
+}
+
+/// A branch built ahead of its commit (see [`CommitBody::BranchImport`]). Compares
+/// equal to any other: it is a cache of what the bytes say, not part of the commit.
+#[derive(Clone, Default)]
+pub struct Prebuilt(pub Option<std::sync::Arc<BranchState>>);
+
+impl PartialEq for Prebuilt {
+    fn eq(&self, _other: &Prebuilt) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Prebuilt {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.is_some() { "Prebuilt(Some(..))" } else { "Prebuilt(None)" })
+    }
 }
 
 impl CommitBody {

@@ -535,6 +535,10 @@ CALLS_AFTER_CLOSE = [
     ("flush", ()),
     ("compact", ()),
     ("retention_apply", ()),
+    ("at", (1,)),
+    ("branch_export", ("default", "x.bundle")),
+    ("branch_import", ("x.bundle",)),
+    ("branch_validate_bundle", ("x.bundle",)),
 ]
 
 

@@ -1,7 +1,8 @@
 //! Engine-level durability benchmarks (run with `make bench-engine`):
 //! reopen after compaction, log replay rate, bytes on disk against the raw keys and
 //! values, and the `"always"` commit rate of 1 and 4 writers against a bare
-//! write-plus-fsync loop on the same disk. Prints a markdown table.
+//! write-plus-fsync loop on the same disk; branch export and import rates with their
+//! peak memory against the bundle's size. Prints a markdown table.
 
 use std::fs::OpenOptions as FileOptions;
 use std::io::Write;
@@ -34,6 +35,12 @@ fn main() {
         println!("{elapsed} {replayed}");
         return;
     }
+    if let (Some(step @ ("export-one" | "import-one")), Some(path), Some(bundle_file)) =
+        (only.as_deref(), flag::<String>(&args, "--path"), flag::<String>(&args, "--bundle"))
+    {
+        bundle_step(step, Path::new(&path), Path::new(&bundle_file));
+        return;
+    }
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     println!("| workload | figure | target |");
     println!("|---|---|---|");
@@ -45,6 +52,9 @@ fn main() {
     }
     if wanted("always") {
         always(&root.join("always"), seconds);
+    }
+    if wanted("bundle") {
+        bundle(&root.join("bundle"), records);
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -206,4 +216,109 @@ fn rate(session: &Arc<Session>, threads: usize, duration: Duration) -> f64 {
         .collect();
     let total: u64 = handles.into_iter().map(|h| h.join().expect("join")).sum();
     total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Resident memory now and its peak since the last reset, in bytes (Linux; zeros
+/// elsewhere).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Starts a new peak-memory measurement (Linux: clear_refs 5 resets VmHWM).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Exports a branch of `records` small KV records from a durable database and
+/// imports it into another one, each in a fresh process; prints records/s each way and
+/// the memory each took: the transient part (peak beyond what the process held before
+/// and after) against the bundle's size.
+fn bundle(path: &Path, records: u64) {
+    let bundle_file = path.join("work.bundle");
+    let source_dir = path.join("source");
+    let session = open(&source_dir, Durability::None);
+    fill(&session, records);
+    session.compact().expect("compact");
+    session.close().expect("close");
+    drop(session);
+    let export = timed_bundle_step("export", &source_dir, &bundle_file);
+    let size = std::fs::metadata(&bundle_file).expect("bundle").len() as f64;
+    let import = timed_bundle_step("import", &path.join("target"), &bundle_file);
+    let rate = |step: &BundleStep| records as f64 / step.seconds;
+    let transient = |step: &BundleStep| step.peak.saturating_sub(step.before.max(step.after)) as f64;
+    println!(
+        "| branch export, {records} records (fresh process) | {:.0} records/s ({:.3} s, bundle {:.1} MB) | over 500,000 records/s |",
+        rate(&export),
+        export.seconds,
+        size / 1e6
+    );
+    println!(
+        "| branch export, peak memory beyond the open database | {:.2}x the bundle ({:.1} MB) | under 2x |",
+        transient(&export) / size,
+        transient(&export) / 1e6
+    );
+    println!(
+        "| branch import, {records} records (one logged commit, fresh process) | {:.0} records/s ({:.3} s) | over 500,000 records/s |",
+        rate(&import),
+        import.seconds
+    );
+    println!(
+        "| branch import, peak memory beyond the imported branch | {:.2}x the bundle ({:.1} MB; the branch itself {:.1} MB) | under 2x |",
+        transient(&import) / size,
+        transient(&import) / 1e6,
+        import.after.saturating_sub(import.before) as f64 / 1e6
+    );
+}
+
+/// One timed export or import and the process's memory around it.
+struct BundleStep {
+    seconds: f64,
+    before: u64,
+    after: u64,
+    peak: u64,
+}
+
+/// Runs `--only export-one|import-one` in a fresh process.
+fn timed_bundle_step(step: &str, database: &Path, bundle_file: &Path) -> BundleStep {
+    let executable = std::env::current_exe().expect("the bench binary");
+    let output = std::process::Command::new(executable)
+        .args(["--only", &format!("{step}-one"), "--path", &database.display().to_string()])
+        .args(["--bundle", &bundle_file.display().to_string()])
+        .output()
+        .expect("run the bundle step");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    match numbers[..] {
+        [seconds, before, after, peak] => BundleStep { seconds, before: before as u64, after: after as u64, peak: peak as u64 },
+        _ => panic!("the {step} step printed {text:?}; stderr: {}", String::from_utf8_lossy(&output.stderr)),
+    }
+}
+
+/// The child side of [`timed_bundle_step`]: "<seconds> <rss before> <rss after> <peak rss>".
+fn bundle_step(step: &str, database: &Path, bundle_file: &Path) {
+    let session = open(database, Durability::Standard);
+    reset_peak();
+    let (before, _) = memory();
+    let started = Instant::now();
+    match step {
+        "export-one" => {
+            session.branch_export("default", bundle_file).expect("export");
+        }
+        _ => {
+            session.branch_import(bundle_file, Some("work")).expect("import");
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (after, peak) = memory();
+    session.close().expect("close");
+    println!("{seconds} {before} {after} {peak}");
 }
