@@ -41,6 +41,20 @@ fn main() {
         bundle_step(step, Path::new(&path), Path::new(&bundle_file));
         return;
     }
+    if let (Some(mode @ ("fill" | "fill-log")), Some(path)) = (only.as_deref(), flag::<String>(&args, "--path")) {
+        // A database to profile against: `records` small records, compacted ("fill")
+        // or all in the log, one commit each ("fill-log").
+        let path = Path::new(&path);
+        if mode == "fill" {
+            let session = open(path, Durability::None);
+            fill(&session, records);
+            session.compact().expect("compact");
+            session.close().expect("close");
+        } else {
+            fill_log(path, records);
+        }
+        return;
+    }
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     println!("| workload | figure | target |");
     println!("|---|---|---|");
@@ -140,17 +154,21 @@ fn reopen_and_size(path: &Path, records: u64) {
     );
 }
 
-fn replay(path: &Path, records: u64) {
+/// A database whose log holds `records` commits of one small record each.
+fn fill_log(path: &Path, records: u64) {
     // No automatic compaction: the whole log must still be there to replay.
     std::fs::create_dir_all(path).expect("create");
     std::fs::write(path.join("strata.toml"), "durability = \"none\"\nauto_compact_log_bytes = 1099511627776\n")
         .expect("write strata.toml");
     let session = open(path, Durability::None);
-    // One commit per record, so the log holds `records` records.
     for i in 0..records {
         session.kv_put(&key(i), value(i)).expect("put");
     }
     session.close().expect("close");
+}
+
+fn replay(path: &Path, records: u64) {
+    fill_log(path, records);
     let (seconds, replayed) = timed_open(path);
     println!(
         "| log replay, {replayed} records (fresh process) | {:.0} records/s ({seconds:.3} s) | over 1,000,000 records/s |",
