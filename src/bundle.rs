@@ -18,10 +18,10 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use wal_format::{BlockStreamDecoder, BundleHeader, Chunk, CHUNK_HEADER_BYTES, BUNDLE_FIXED_HEADER_BYTES};
+use wal_format::{BlockStreamDecoder, BundleHeader, BUNDLE_FIXED_HEADER_BYTES};
 
 use crate::durability::log_writer::random_salt;
-use crate::durability::state_codec::{self, StateBuilder};
+use crate::durability::state_codec::{self, StateBuilder, StateRecord, StreamError};
 use crate::error::{Error, Result};
 use crate::model::{BranchInfo, BranchState, DbState, Name};
 use crate::storage::{self, Storage};
@@ -225,7 +225,7 @@ pub fn branch_name(bytes: &[u8], source: &str) -> Result<String> {
 /// checked; any problem is an error and nothing is built.
 pub fn build_branch(bytes: &[u8], version: u64, timestamp: u64) -> Result<BranchState> {
     let source = "the bundle";
-    let (header, metadata, mut decoder) = header_of(bytes, source)?;
+    let (header, metadata, decoder) = header_of(bytes, source)?;
     if metadata.newest_version >= version {
         return Err(Error::validation(format!(
             "{source}: its history reaches version {}, not older than the import's version {version}",
@@ -234,40 +234,23 @@ pub fn build_branch(bytes: &[u8], version: u64, timestamp: u64) -> Result<Branch
     }
     let mut builder = StateBuilder::for_branches(metadata.newest_version);
     let mut records = 0u64;
-    loop {
-        let start = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
-        let rest = bytes.get(start..).unwrap_or_default();
-        let chunk_header = decoder.decode_chunk_header(rest).map_err(|e| damaged(source, &e))?;
-        let body = rest.get(CHUNK_HEADER_BYTES..).unwrap_or_default();
-        match decoder.decode_chunk_body(&chunk_header, body).map_err(|e| damaged(source, &e))? {
-            Chunk::Block(block) => {
-                for record in block.records() {
-                    let record = state_codec::decode(record)
-                        .map_err(|e| Error::validation(format!("{source}: record {records}: {}", e.message())))?;
-                    if records == 0 && !matches!(record, state_codec::StateRecord::Branch { .. }) {
-                        return Err(Error::validation(format!("{source}: the first record is not the branch record")));
-                    }
-                    if records > 0 && matches!(record, state_codec::StateRecord::Branch { .. }) {
-                        return Err(Error::validation(format!("{source}: record {records} is a second branch record")));
-                    }
-                    if matches!(record, state_codec::StateRecord::Database { .. } | state_codec::StateRecord::HistoryFloor { .. }) {
-                        return Err(Error::validation(format!("{source}: record {records} does not belong in a bundle")));
-                    }
-                    builder
-                        .push(record)
-                        .map_err(|e| Error::validation(format!("{source}: record {records}: {}", e.message())))?;
-                    records += 1;
-                }
+    state_codec::read_records(decoder, bytes, "bundle", |record| {
+        let first = records == 0;
+        records += 1;
+        match record {
+            StateRecord::Branch { .. } if !first => Err(Error::validation("a second branch record")),
+            StateRecord::Database { .. } | StateRecord::HistoryFloor { .. } => {
+                Err(Error::validation("a database record does not belong in a bundle"))
             }
-            Chunk::End(_) => {
-                let end = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
-                if bytes.len() > end {
-                    return Err(Error::validation(format!("{source}: {} bytes follow the end of the bundle", bytes.len() - end)));
-                }
-                break;
-            }
+            StateRecord::Branch { .. } => builder.push(record),
+            _ if first => Err(Error::validation("the first record is not the branch record")),
+            _ => builder.push(record),
         }
-    }
+    })
+    .map_err(|error| match error {
+        StreamError::Format(error) => damaged(source, &error),
+        StreamError::Record { index, message } => Error::validation(format!("{source}: record {index}: {message}")),
+    })?;
     let mut branches = builder.finish_branches();
     let exported = Name::from(header.branch_name.as_str());
     let branch = branches

@@ -47,6 +47,150 @@ pub struct Recovered {
     pub report: RecoveryReport,
 }
 
+/// Frames travel from the decoding thread to the applying one in batches of this many.
+const REPLAY_BATCH: usize = 1024;
+
+/// A frame as the decoding thread hands it over: the outcome, and for a commit frame
+/// its decoded commit.
+type DecodedFrame<'a> = (FrameOutcome<'a>, Option<std::result::Result<Commit, postcard::Error>>);
+
+/// The segment being replayed.
+struct Segment<'a> {
+    storage: &'a dyn Storage,
+    path: &'a Path,
+    bytes: &'a [u8],
+    /// The newest segment, the only one whose torn tail is a crash leftover.
+    last: bool,
+    read_only: bool,
+}
+
+/// Replays one segment into `state`. A second thread checks and decodes the frames
+/// (checksums, postcard) while this one applies them, in order; the first problem
+/// stops both. Returns the decoder (at the end of the valid frames) and whether the
+/// last frame was a commit.
+fn replay_segment<'a>(
+    decoder: SegmentDecoder<'a>,
+    segment: &Segment<'_>,
+    state: &mut DbState,
+    report: &mut RecoveryReport,
+) -> Result<(SegmentDecoder<'a>, bool)> {
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<DecodedFrame<'a>>>(8);
+        let producer = scope.spawn(move || {
+            let mut decoder = decoder;
+            let mut batch = Vec::with_capacity(REPLAY_BATCH);
+            loop {
+                let outcome = decoder.next_frame();
+                let commit = match &outcome {
+                    FrameOutcome::Frame(frame) if frame.record_type == RecordType::Commit => {
+                        Some(postcard::from_bytes::<Commit>(frame.payload))
+                    }
+                    _ => None,
+                };
+                let terminal = !matches!(outcome, FrameOutcome::Frame(_));
+                batch.push((outcome, commit));
+                if terminal || batch.len() == REPLAY_BATCH {
+                    // A closed channel means the applier stopped at a problem.
+                    if sender.send(std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH))).is_err() || terminal {
+                        break;
+                    }
+                }
+            }
+            decoder
+        });
+        // `apply_frames` owns the receiver, so an early error closes the channel and
+        // the producer stops instead of waiting to send.
+        let applied = apply_frames(receiver, segment, state, report);
+        let decoder = producer
+            .join()
+            .map_err(|_| Error::io(format!("{}: internal error: the log decoding thread panicked", segment.path.display())))?;
+        Ok((decoder, applied?))
+    })
+}
+
+/// The applying side of [`replay_segment`]: returns whether the last frame was a commit.
+fn apply_frames(
+    receiver: std::sync::mpsc::Receiver<Vec<DecodedFrame<'_>>>,
+    segment: &Segment<'_>,
+    state: &mut DbState,
+    report: &mut RecoveryReport,
+) -> Result<bool> {
+    let path = segment.path;
+    let mut ends_with_commit = false;
+    for batch in receiver {
+        for (outcome, commit) in batch {
+            match outcome {
+                FrameOutcome::Frame(frame) if frame.record_type == RecordType::SyncMarker => {
+                    ends_with_commit = false;
+                    if frame.version != state.last_version {
+                        return Err(Error::io(format!(
+                            "{} at offset {}: a sync marker for version {} follows version {}",
+                            path.display(),
+                            frame.offset,
+                            frame.version,
+                            state.last_version
+                        )));
+                    }
+                }
+                FrameOutcome::Frame(frame) => {
+                    let commit = commit
+                        .unwrap_or_else(|| Err(postcard::Error::DeserializeUnexpectedEnd))
+                        .map_err(|error| {
+                            Error::io(format!("{} at offset {}: undecodable log record: {error}", path.display(), frame.offset))
+                        })?;
+                    // The engine's rule: the next version, or further on for an import.
+                    let expected = (state.last_version + 1).max(commit.body.minimum_version());
+                    if commit.version != frame.version || commit.version != expected {
+                        return Err(Error::io(format!(
+                            "{} at offset {}: log record has version {} where version {expected} was expected",
+                            path.display(),
+                            frame.offset,
+                            commit.version,
+                        )));
+                    }
+                    let version = commit.version;
+                    apply_in_place(state, commit).map_err(|error| {
+                        Error::io(format!(
+                            "{} at offset {}: log record {} does not apply: {}",
+                            path.display(),
+                            frame.offset,
+                            version,
+                            error.message()
+                        ))
+                    })?;
+                    report.commits_replayed += 1;
+                    ends_with_commit = true;
+                }
+                FrameOutcome::CleanEnd => return Ok(ends_with_commit),
+                FrameOutcome::TornTail { offset, reason } if segment.last => {
+                    let dropped = segment.bytes.len() as u64 - offset;
+                    report.truncated_tail =
+                        Some(format!("{} at offset {offset}: {dropped} bytes cut off ({reason})", path.display()));
+                    if !segment.read_only {
+                        let file = segment.storage.open_append(path).map_err(|e| io_error("open", path, e))?;
+                        file.set_len(offset).map_err(|e| io_error("truncate", path, e))?;
+                        file.sync_data().map_err(|e| io_error("fsync", path, e))?;
+                    }
+                    return Ok(ends_with_commit);
+                }
+                FrameOutcome::TornTail { offset, reason } => {
+                    return Err(Error::io(format!(
+                        "{} at offset {offset}: a sealed segment ends in a damaged record ({reason})",
+                        path.display()
+                    )));
+                }
+                FrameOutcome::Corrupt { offset, reason, proven_by } => {
+                    let proof = proven_by
+                        .map(|later| format!("; the record at offset {later} proves the damaged bytes had been synced"))
+                        .unwrap_or_default();
+                    return Err(Error::io(format!("{} at offset {offset}: corrupt log record ({reason}){proof}", path.display())));
+                }
+            }
+        }
+    }
+    Err(Error::io(format!("{}: internal error: the log decoding thread stopped early", path.display())))
+}
+
 /// Rebuilds the state of the database in `directory`.
 pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Result<Recovered> {
     let wal = directory.join(super::WAL_DIRECTORY);
@@ -152,77 +296,8 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
             )));
         }
         report.segments_replayed += 1;
-        let mut decoder = decoder;
-        let mut ends_with_commit = false;
-        loop {
-            match decoder.next_frame() {
-                FrameOutcome::Frame(frame) if frame.record_type == RecordType::SyncMarker => {
-                    ends_with_commit = false;
-                    if frame.version != state.last_version {
-                        return Err(Error::io(format!(
-                            "{} at offset {}: a sync marker for version {} follows version {}",
-                            path.display(),
-                            frame.offset,
-                            frame.version,
-                            state.last_version
-                        )));
-                    }
-                }
-                FrameOutcome::Frame(frame) => {
-                    let commit: Commit = postcard::from_bytes(frame.payload).map_err(|error| {
-                        Error::io(format!("{} at offset {}: undecodable log record: {error}", path.display(), frame.offset))
-                    })?;
-                    // The engine's rule: the next version, or further on for an import.
-                    let expected = (state.last_version + 1).max(commit.body.minimum_version());
-                    if commit.version != frame.version || commit.version != expected {
-                        return Err(Error::io(format!(
-                            "{} at offset {}: log record has version {} where version {expected} was expected",
-                            path.display(),
-                            frame.offset,
-                            commit.version,
-                        )));
-                    }
-                    let version = commit.version;
-                    apply_in_place(&mut state, commit).map_err(|error| {
-                        Error::io(format!(
-                            "{} at offset {}: log record {} does not apply: {}",
-                            path.display(),
-                            frame.offset,
-                            version,
-                            error.message()
-                        ))
-                    })?;
-                    report.commits_replayed += 1;
-                    ends_with_commit = true;
-                }
-                FrameOutcome::CleanEnd => break,
-                FrameOutcome::TornTail { offset, reason } if last => {
-                    let dropped = bytes.len() as u64 - offset;
-                    report.truncated_tail = Some(format!(
-                        "{} at offset {offset}: {dropped} bytes cut off ({reason})",
-                        path.display()
-                    ));
-                    if !read_only {
-                        let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;
-                        file.set_len(offset).map_err(|e| io_error("truncate", &path, e))?;
-                        file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
-                    }
-                    break;
-                }
-                FrameOutcome::TornTail { offset, reason } => {
-                    return Err(Error::io(format!(
-                        "{} at offset {offset}: a sealed segment ends in a damaged record ({reason})",
-                        path.display()
-                    )));
-                }
-                FrameOutcome::Corrupt { offset, reason, proven_by } => {
-                    let proof = proven_by
-                        .map(|later| format!("; the record at offset {later} proves the damaged bytes had been synced"))
-                        .unwrap_or_default();
-                    return Err(Error::io(format!("{} at offset {offset}: corrupt log record ({reason}){proof}", path.display())));
-                }
-            }
-        }
+        let segment = Segment { storage, path: &path, bytes: &bytes, last, read_only };
+        let (decoder, ends_with_commit) = replay_segment(decoder, &segment, &mut state, &mut report)?;
         log_bytes += decoder.position();
         if last && !read_only {
             let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;

@@ -11,10 +11,10 @@
 use std::path::Path;
 
 pub use wal_format::{Manifest, SnapshotRef};
-use wal_format::{decode_snapshot, SnapshotHeader};
+use wal_format::SnapshotHeader;
 
 use crate::durability::log_writer::{io_error, random_salt};
-use crate::durability::state_codec::{self, StateBuilder};
+use crate::durability::state_codec::{self, StateBuilder, StreamError};
 use crate::error::{Error, Result};
 use crate::model::DbState;
 use crate::storage::{self, Storage};
@@ -90,22 +90,22 @@ pub fn load(storage: &dyn Storage, directory: &Path, reference: &SnapshotRef) ->
     let path = &directory.join(snapshot_file_name(reference.id));
     let expected_version = reference.covered_version;
     let bytes = storage.read(path).map_err(|e| io_error("read the snapshot", path, e))?;
-    let decoded = decode_snapshot(&bytes).map_err(|error| Error::io(format!("{}: {error}", path.display())))?;
-    if decoded.header.covered_version != expected_version || decoded.header.salt != reference.salt {
+    let (header, decoder) =
+        SnapshotHeader::begin_decode(&bytes).map_err(|error| Error::io(format!("{}: {error}", path.display())))?;
+    if header.covered_version != expected_version || header.salt != reference.salt {
         return Err(Error::io(format!(
             "{} at offset 0: the snapshot (version {}, salt {:#x}) is not the one the manifest names (version {expected_version}, salt {:#x})",
             path.display(),
-            decoded.header.covered_version,
-            decoded.header.salt,
+            header.covered_version,
+            header.salt,
             reference.salt
         )));
     }
     let mut builder = StateBuilder::new();
-    for (index, record) in decoded.records().enumerate() {
-        let record = state_codec::decode(record)
-            .map_err(|error| Error::io(format!("{}: record {index}: {}", path.display(), error.message())))?;
-        builder.push(record).map_err(|error| Error::io(format!("{}: record {index}: {}", path.display(), error.message())))?;
-    }
+    state_codec::read_records(decoder, &bytes, "snapshot", |record| builder.push(record)).map_err(|error| match error {
+        StreamError::Format(error) => Error::io(format!("{}: {error}", path.display())),
+        StreamError::Record { index, message } => Error::io(format!("{}: record {index}: {message}", path.display())),
+    })?;
     let state = builder.finish().map_err(|error| Error::io(format!("{}: {}", path.display(), error.message())))?;
     if state.last_version != expected_version {
         return Err(Error::io(format!(

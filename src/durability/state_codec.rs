@@ -153,6 +153,87 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
     Ok(())
 }
 
+/// Why reading a record stream stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The file's framing or a checksum (wal-format's verdict).
+    Format(wal_format::FormatError),
+    /// Record `index` (0-based) did not decode, or its consumer refused it.
+    Record { index: u64, message: String },
+}
+
+/// Records travel from the decoding thread to the consumer in batches of this many.
+const RECORD_BATCH: usize = 1024;
+
+/// Reads every record of the block stream in `file` (whose header `decoder` has
+/// consumed) and hands each to `sink`, in order. A second thread verifies, decompresses
+/// and decodes the blocks while `sink` runs; only one block of decompressed bytes and a
+/// few batches are held at a time. The stream must end with its end chunk exactly at
+/// the end of `file`. Returns the number of records. `what` names the file kind in a
+/// trailing-bytes error.
+pub fn read_records(
+    decoder: wal_format::BlockStreamDecoder,
+    file: &[u8],
+    what: &'static str,
+    mut sink: impl FnMut(StateRecord) -> Result<()>,
+) -> std::result::Result<u64, StreamError> {
+    type Batch = std::result::Result<Vec<StateRecord>, StreamError>;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
+        scope.spawn(move || {
+            let mut decoder = decoder;
+            let mut index = 0u64;
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            let outcome: std::result::Result<(), StreamError> = (|| loop {
+                let start = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
+                let rest = file.get(start..).unwrap_or_default();
+                let header = decoder.decode_chunk_header(rest).map_err(StreamError::Format)?;
+                let body = rest.get(wal_format::CHUNK_HEADER_BYTES..).unwrap_or_default();
+                match decoder.decode_chunk_body(&header, body).map_err(StreamError::Format)? {
+                    wal_format::Chunk::Block(block) => {
+                        for record in block.records() {
+                            let record =
+                                decode(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
+                            batch.push(record);
+                            index += 1;
+                            if batch.len() == RECORD_BATCH
+                                && sender.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH)))).is_err()
+                            {
+                                // The consumer stopped at a problem of its own.
+                                return Ok(());
+                            }
+                        }
+                    }
+                    wal_format::Chunk::End(_) => {
+                        let end = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
+                        if file.len() > end {
+                            return Err(StreamError::Format(wal_format::FormatError::TrailingBytes {
+                                what,
+                                offset: end as u64,
+                                count: (file.len() - end) as u64,
+                            }));
+                        }
+                        return Ok(());
+                    }
+                }
+            })();
+            let last = match outcome {
+                Ok(()) => Ok(batch),
+                Err(error) => Err(error),
+            };
+            let _ = sender.send(last);
+        });
+        let mut index = 0u64;
+        for batch in receiver {
+            for record in batch? {
+                sink(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
+                index += 1;
+            }
+        }
+        Ok(index)
+    })
+}
+
 /// Rebuilds a state (or, for bundles, branches) from its records, checking the nesting
 /// order and everything listed in the module docs. Errors are `Io` errors; callers add
 /// the file name.
