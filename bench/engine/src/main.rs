@@ -67,6 +67,9 @@ fn main() {
     if wanted("always") {
         always(&root.join("always"), seconds);
     }
+    if wanted("put") {
+        put_costs(&root.join("put"), records.min(200_000));
+    }
     if wanted("bundle") {
         bundle(&root.join("bundle"), records);
     }
@@ -339,4 +342,34 @@ fn bundle_step(step: &str, database: &Path, bundle_file: &Path) {
     let (after, peak) = memory();
     session.close().expect("close");
     println!("{seconds} {before} {after} {peak}");
+}
+
+/// The cost of one `kv_put` of a ~100-byte dict on the engine alone (no Python), in
+/// memory and on disk in each durability mode but "always", to see what the commit
+/// path and the log each cost.
+fn put_costs(path: &Path, records: u64) {
+    let dict = |i: u64| {
+        let mut object = stratadb::Object::new();
+        object.insert("user".into(), Value::String(format!("user-{i:08}")));
+        object.insert("score".into(), Value::Int(i as i64));
+        object.insert("tags".into(), Value::Array(vec![Value::String("alpha".into()), Value::String("beta".into())]));
+        object.insert("note".into(), Value::String("an agent's small working-memory record".into()));
+        Value::Object(object)
+    };
+    let run = |session: &Session| {
+        let started = Instant::now();
+        for i in 0..records {
+            session.kv_put(&key(i), dict(i)).expect("put");
+        }
+        started.elapsed().as_secs_f64() * 1e6 / records as f64
+    };
+    let memory = run(&Session::in_memory());
+    println!("| kv_put of a ~100-byte dict, engine only, in memory | {memory:.2} µs/op | (for the Python figures) |");
+    for durability in [Durability::None, Durability::Standard] {
+        let directory = path.join(durability.as_str());
+        let session = open(&directory, durability);
+        let cost = run(&session);
+        session.close().expect("close");
+        println!("| kv_put of a ~100-byte dict, engine only, \"{}\" | {cost:.2} µs/op | (for the Python figures) |", durability.as_str());
+    }
 }
