@@ -33,6 +33,9 @@ struct Options {
     max_ops: usize,
     workload: Option<Vec<sim::ops::SimOp>>,
     images: u64,
+    fault: Option<sim::disk::FaultPlan>,
+    run_seed: Option<u64>,
+    process_crashes: bool,
 }
 
 /// The parts of the harness (`--harness`); `--short` runs all of them briefly.
@@ -77,7 +80,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: stress [--short] [--harness kill|sim|exhaustive|faults|corruption|all]... [--cycles N] [--minutes M]\n\
          \x20             [--seed S] [--mode always|standard|none] [--dir PATH] [--runs N] [--ops N]\n\
-         \x20             [--workload op,op,...] [--images N]\n\
+         \x20             [--workload op,op,...] [--images N] [--fault N:eio|enospc:once|sticky]\n\
+         \x20             [--run-seed S] [--process-crashes] [--garbage]\n\
          \x20      stress --child DIR SEED MODE START\n\
          (see stress/README.md and docs/testing.md)"
     );
@@ -104,6 +108,9 @@ fn main() -> ExitCode {
         max_ops: 3,
         workload: None,
         images: 2,
+        fault: None,
+        run_seed: None,
+        process_crashes: false,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -150,6 +157,16 @@ fn main() -> ExitCode {
                 Some(w) => options.workload = Some(w),
                 None => return usage(),
             },
+            "--fault" => match value().and_then(|v| sim::faults::parse_plan(&v)) {
+                Some(plan) => options.fault = Some(plan),
+                None => return usage(),
+            },
+            "--run-seed" => match value().and_then(|v| v.parse().ok()) {
+                Some(s) => options.run_seed = Some(s),
+                None => return usage(),
+            },
+            "--process-crashes" => options.process_crashes = true,
+            "--garbage" => sim::disk::set_garbage(true),
             "--images" => match value().and_then(|v| v.parse().ok()) {
                 Some(n) => options.images = n,
                 None => return usage(),
@@ -178,7 +195,12 @@ fn main() -> ExitCode {
             Harness::Kill => run(&options, harness_deadline) == ExitCode::SUCCESS,
             Harness::Sim => run_sim(&options, harness_deadline),
             Harness::Exhaustive => run_exhaustive(&options),
-            Harness::Faults => sim::faults::run_cli(options.seed, options.short, harness_deadline, &modes_or(&options, &[Durability::Always, Durability::None])),
+            Harness::Faults => sim::faults::run_cli(
+                options.short,
+                harness_deadline,
+                &modes_or(&options, &[Durability::Always, Durability::None]),
+                options.fault,
+            ),
             Harness::Corruption => sim::corruption::run_cli(options.seed, options.short),
         };
         println!("stress: harness {} finished in {:.1}s", harness.name(), started.elapsed().as_secs_f64());
@@ -233,6 +255,20 @@ fn run_sim(options: &Options, deadline: Option<Instant>) -> bool {
         let mut mode_ok = true;
         let mut run = 0u64;
         loop {
+            if let Some(seed) = options.run_seed {
+                if run > 0 {
+                    break;
+                }
+                run += 1;
+                match sim::random_run(seed, mode, 8, 6, options.process_crashes) {
+                    Ok(counts) => total.add(&counts),
+                    Err(failure) => {
+                        mode_ok = false;
+                        eprintln!("stress: sim FAILED mode={} run seed={seed}: {failure}", mode.as_str());
+                    }
+                }
+                continue;
+            }
             match mode_deadline {
                 Some(d) if Instant::now() >= d => break,
                 None if run >= runs => break,
@@ -240,12 +276,16 @@ fn run_sim(options: &Options, deadline: Option<Instant>) -> bool {
             }
             run += 1;
             let seed = rng.next_u64();
-            match sim::random_run(seed, mode, 8, 6) {
+            match sim::random_run(seed, mode, 8, 6, options.process_crashes) {
                 Ok(counts) => total.add(&counts),
                 Err(failure) => {
                     mode_ok = false;
                     eprintln!("stress: sim FAILED mode={} run seed={seed}: {failure}", mode.as_str());
-                    eprintln!("stress: replay with: cargo run --release -p stress -- --harness sim --mode {} --seed {seed} --runs 1", mode.as_str());
+                    eprintln!(
+                        "stress: replay with: cargo run --release -p stress -- --harness sim --mode {} --run-seed {seed}{}",
+                        mode.as_str(),
+                        if options.process_crashes { " --process-crashes" } else { "" }
+                    );
                     break;
                 }
             }

@@ -198,6 +198,9 @@ impl Run {
 
     /// Opens the database; the open vouches for everything it recovered.
     pub fn open(&mut self) -> Result<(), String> {
+        if std::env::var_os("STRESS_DEBUG").is_some() {
+            eprintln!("open at call {} with {:?}", self.disk.calls(), self.tag);
+        }
         let session = Session::open(&self.disk.db_path(), sim_options(&self.disk, self.durability))
             .map_err(|e| format!("open failed: {}", e.message()))?;
         let state = session.engine().snapshot();
@@ -234,9 +237,13 @@ impl Run {
         let segments_before = self.disk.segments_created();
         self.set_tag(Tag { upper: before + u64::from(op.may_commit()), ..self.tag });
         let session = self.session.as_ref().ok_or("no open session")?;
+        let calls_before = self.disk.calls();
         let result = ops::run(session, op, rng);
         let state = session.engine().snapshot();
         let after = state.last_version;
+        if std::env::var_os("STRESS_DEBUG").is_some() {
+            eprintln!("op {op:?} calls {calls_before}..{}: {:?} version {before} -> {after}", self.disk.calls(), result.as_ref().map_err(|e| e.message().to_owned()));
+        }
         if after > before + 1 {
             return Err(format!("operation {op:?} made {} commits; the harness expects at most one", after - before));
         }
@@ -399,7 +406,13 @@ pub fn exhaustive_case_on(workload: &[SimOp], durability: Durability, random_ima
 /// (so crashes hit recovery after a crash, and compactions after a crash), running
 /// random operations, and crashing at a random instant; `checks` crash points of each
 /// boot are checked with a random policy (plus the two extremes for one of them).
-pub fn random_run(seed: u64, durability: Durability, boots: u64, checks: u64) -> Result<Counts, String> {
+///
+/// With `process_crashes`, half of the boots instead start from a process crash (the
+/// disk as the OS had it, unsynced writes still pending), so that a power loss after a
+/// restart is simulated too. (Off by default: it finds the engine bug that
+/// [`tests::engine_bug_a_restart_after_a_process_crash_mid_roll_does_not_make_the_new_segment_durable`]
+/// pins.)
+pub fn random_run(seed: u64, durability: Durability, boots: u64, checks: u64, process_crashes: bool) -> Result<Counts, String> {
     catching(|| {
         let mut counts = Counts { runs: 1, ..Counts::default() };
         let mut rng = Rng::new(seed);
@@ -438,7 +451,16 @@ pub fn random_run(seed: u64, durability: Durability, boots: u64, checks: u64) ->
                 chosen = Some((point.clone(), *policy_list.last().unwrap_or(&CrashPolicy::DropUnsynced)));
             }
             let Some((point, policy)) = chosen else { continue };
-            // The next boot starts from this crash.
+            if process_crashes && rng.below(2) == 0 {
+                // A process crash (kill -9): the next boot starts from the disk as the
+                // OS has it, unsynced writes and directory operations still pending, so
+                // a later crash can still lose them (a power loss after the restart).
+                image = point.state.clone();
+                tag = point.tag;
+                references = run.references.clone();
+                continue;
+            }
+            // The next boot starts from this power loss.
             image = point.state.crash_image(policy);
             let recovered = check_image(image.clone(), &point.tag, &mut run.references, durability)?;
             references = run.references.clone();
@@ -472,7 +494,7 @@ mod tests {
     fn random_multi_crash_runs_keep_the_prefix_property() {
         for seed in 0..4 {
             for durability in [Durability::Always, Durability::None] {
-                random_run(seed, durability, 4, 6).unwrap_or_else(|e| panic!("seed {seed} {}: {e}", durability.as_str()));
+                random_run(seed, durability, 4, 6, false).unwrap_or_else(|e| panic!("seed {seed} {}: {e}", durability.as_str()));
             }
         }
     }
@@ -484,6 +506,37 @@ mod tests {
         let error = exhaustive_case_on(&workload("commit,flush"), Durability::Always, 0, true)
             .expect_err("a lying disk must fail the check");
         assert!(error.contains("lost acknowledged commits") || error.contains("refused"), "{error}");
+    }
+
+    /// ENGINE BUG (found by `stress --harness sim --mode none --run-seed
+    /// 3118427892554738655 --process-crashes`): a process dies during a segment roll
+    /// after creating the new segment but before fsyncing `wal/`; the restarted engine
+    /// resumes that segment (it is in the OS's cache) without fsyncing `wal/`, so after a
+    /// flush acknowledged 18 commits a power loss removes the segment and 9 remain.
+    /// The same family: a `MANIFEST` renamed but not yet fsynced in its directory is
+    /// trusted by the next open, which then removes the old snapshot. Fix (in
+    /// src/durability/recovery.rs): a writable open fsyncs the database directory,
+    /// `wal/` and `snapshots/` before it relies on what it listed (see the report of
+    /// issue 4 and docs/testing.md, "Known engine bugs").
+    #[test]
+    #[ignore = "ENGINE BUG: recovery does not fsync the directories it relies on"]
+    fn engine_bug_a_restart_after_a_process_crash_mid_roll_does_not_make_the_new_segment_durable() {
+        random_run(3118427892554738655, Durability::None, 8, 6, true).unwrap();
+    }
+
+    /// ENGINE BUG (found by `stress --harness faults --mode always --fault 35:eio:once`):
+    /// the fsync of a transaction's commit fails (EIO) and the kernel drops the dirty
+    /// pages; the poisoned engine is reopened in the same boot, recovery reads the commit
+    /// from the page cache and its own fsync succeeds without writing it, so the commit
+    /// and the next acknowledged one are lost (or the log is refused) after a power
+    /// loss. Fix (in src/durability/recovery.rs plus a `write_at` on `StorageFile`):
+    /// rewrite the bytes of the last segment past the last frame's durable watermark
+    /// in place before recovery's fsync, so that the fsync carries them.
+    #[test]
+    #[ignore = "ENGINE BUG: a reopen after a failed fsync vouches for data only in the page cache"]
+    fn engine_bug_a_reopen_after_a_failed_fsync_vouches_for_bytes_that_never_reached_the_disk() {
+        let plan = disk::FaultPlan { call: 35, kind: disk::FaultKind::Eio, sticky: false };
+        faults::fault_case(Durability::Always, Some(plan), true).map(drop).unwrap();
     }
 
     /// The crash images cover what the fault model allows: with every unsynced write
