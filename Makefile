@@ -6,6 +6,8 @@
 #                short stress run
 #   make bench-engine   engine-level durability benchmarks (reopen, replay, size,
 #                       always-mode commit rates); prints a markdown table
+#   make bench   the benchmark suite against the published stratadb==0.6.0 (bench/README.md):
+#                regenerates bench/results/; `make bench BENCH_ARGS=--quick` is a smoke run
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +15,7 @@ PY := $(VENV)/bin/python
 # cargo and maturin share one target directory, so the engine is built once per profile.
 export CARGO_TARGET_DIR := $(CURDIR)/target
 
-.PHONY: demo test install check-tools rust-test python-test stress-short bench-engine clean
+.PHONY: demo test install check-tools rust-test python-test stress-short bench-engine bench clean
 
 check-tools:
 	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is required: https://rustup.rs"; exit 1; }
@@ -44,6 +46,12 @@ test: rust-test python-test stress-short
 
 bench-engine: check-tools
 	cargo run --quiet --release -p engine-bench
+
+# Creates bench/.venv-ours (this repository, release build) and bench/.venv-peer
+# (stratadb==0.6.0) from bench/requirements.txt, then runs every workload.
+BENCH_ARGS ?=
+bench: check-tools
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) target demo-data
