@@ -83,6 +83,7 @@ fn usage() -> ExitCode {
          \x20             [--workload op,op,...] [--images N] [--fault N:eio|enospc:once|sticky]\n\
          \x20             [--run-seed S] [--process-crashes] [--garbage]\n\
          \x20      stress --child DIR SEED MODE START\n\
+         \x20      stress --write-corpus DIR   (seed inputs for the fuzz targets)\n\
          (see stress/README.md and docs/testing.md)"
     );
     ExitCode::from(2)
@@ -90,6 +91,20 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, directory] = args.as_slice() {
+        if flag == "--write-corpus" {
+            return match sim::fuzz::write_corpus(Path::new(directory)) {
+                Ok(count) => {
+                    println!("stress: wrote {count} corpus files under {directory}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("stress: cannot write the corpus: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     if args.first().map(String::as_str) == Some("--child") {
         return match args.as_slice() {
             [_, dir, seed, mode, start] => child(Path::new(dir), seed, mode, start),

@@ -26,6 +26,7 @@ mod bytes;
 mod checksum;
 mod error;
 mod frame;
+pub mod fuzzing;
 pub mod limits;
 mod manifest;
 mod preamble;

@@ -23,6 +23,7 @@
 pub mod corruption;
 pub mod disk;
 pub mod faults;
+pub mod fuzz;
 pub mod ops;
 
 use std::collections::{BTreeMap, HashSet};
@@ -519,7 +520,6 @@ mod tests {
     /// `wal/` and `snapshots/` before it relies on what it listed (see the report of
     /// issue 4 and docs/testing.md, "Known engine bugs").
     #[test]
-    #[ignore = "ENGINE BUG: recovery does not fsync the directories it relies on"]
     fn engine_bug_a_restart_after_a_process_crash_mid_roll_does_not_make_the_new_segment_durable() {
         random_run(3118427892554738655, Durability::None, 8, 6, true).unwrap();
     }
@@ -533,7 +533,6 @@ mod tests {
     /// rewrite the bytes of the last segment past the last frame's durable watermark
     /// in place before recovery's fsync, so that the fsync carries them.
     #[test]
-    #[ignore = "ENGINE BUG: a reopen after a failed fsync vouches for data only in the page cache"]
     fn engine_bug_a_reopen_after_a_failed_fsync_vouches_for_bytes_that_never_reached_the_disk() {
         let plan = disk::FaultPlan { call: 35, kind: disk::FaultKind::Eio, sticky: false };
         faults::fault_case(Durability::Always, Some(plan), true).map(drop).unwrap();

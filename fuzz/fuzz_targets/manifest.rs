@@ -1,0 +1,4 @@
+//! Fuzzes the manifest decoder of wal-format (driver and properties: wal_format::fuzzing::manifest).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wal_format::fuzzing::manifest(data));

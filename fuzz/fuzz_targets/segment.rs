@@ -1,0 +1,4 @@
+//! Fuzzes the segment decoder of wal-format (driver and properties: wal_format::fuzzing::segment).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wal_format::fuzzing::segment(data));
