@@ -2322,6 +2322,13 @@ impl StorageFile for TestFile {
         self.faults.record(format!("set_len {} {length}", self.name));
         self.inner.set_len(length)
     }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.faults.record(format!("write_at {} {offset}", self.name));
+        if exhausted(&self.faults.appends_left) {
+            return Err(injected("write"));
+        }
+        self.inner.write_at(offset, data)
+    }
 }
 
 impl TestStorage {
@@ -3647,14 +3654,17 @@ fn durability_recovery_fsyncs_the_truncation_of_a_torn_tail() {
             &format!("sync_data {}", segment_name(1)),
         ],
     );
-    // Then, as on every reopen, the segment is opened for appending and fsynced before
+    // Then, as on every reopen, the segment is opened for appending, the frames no
+    // earlier fsync vouched for are written again in place, and it is fsynced before
     // anything is appended.
     let operations = faults.operations();
     assert_eq!(faults.count("append "), 0, "{operations:?}");
-    assert_eq!(
-        operations[operations.len() - 2..].to_vec(),
-        vec![format!("open_append {}", segment_name(1)), format!("sync_data {}", segment_name(1))]
-    );
+    // (What is rewritten is the closing sync marker: no frame vouches for itself.)
+    let segment = segment_name(1);
+    let last = &operations[operations.len() - 3..];
+    assert_eq!(last[0], format!("open_append {segment}"));
+    assert!(last[1].starts_with(&format!("write_at {segment} ")), "{operations:?}");
+    assert_eq!(last[2], format!("sync_data {segment}"));
     close(db);
 }
 
@@ -3692,9 +3702,12 @@ fn durability_recovery_removes_leftovers_last_and_fsyncs_their_directories() {
     close(db);
 }
 
-/// On every writable reopen, recovery fsyncs the last segment before anything is
-/// appended to it (and marks all of it synced), so the first frame written afterwards
-/// vouches for everything recovery verified; nothing else is written.
+/// On every writable reopen, recovery first fsyncs the directories whose listings it
+/// relies on, then rewrites in place the bytes of the last segment no frame vouches for
+/// as synced (a failed fsync before the crash may have left them only in the kernel's
+/// cache) and fsyncs the segment before anything is appended to it (marking all of it
+/// synced), so the first frame written afterwards vouches for everything recovery
+/// verified; nothing else is written.
 #[test]
 fn durability_recovery_fsyncs_the_last_segment_before_appending() {
     let dir = TempDir::new("protocol-reopen-sync");
@@ -3703,8 +3716,20 @@ fn durability_recovery_fsyncs_the_last_segment_before_appending() {
     let faults = Faults::new();
     let db = open_as(&path, faulty(&faults, Durability::None));
     let segment = segment_name(1);
-    assert_eq!(faults.operations(), vec!["lock LOCK".to_owned(), format!("open_append {segment}"), format!("sync_data {segment}")]);
     let length = file_length(&segment_path(&path, 1));
+    let header = wal_format::SEGMENT_HEADER_BYTES;
+    assert_eq!(
+        faults.operations(),
+        vec![
+            "lock LOCK".to_owned(),
+            "sync_directory db".to_owned(),
+            "sync_directory wal".to_owned(),
+            "sync_directory snapshots".to_owned(),
+            format!("open_append {segment}"),
+            format!("write_at {segment} {header}"),
+            format!("sync_data {segment}")
+        ]
+    );
     db.kv_put("k3", int(3)).unwrap();
     close(db);
     let fourth = commit_frames(&segment_path(&path, 1))[3];

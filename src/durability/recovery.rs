@@ -196,6 +196,18 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
     let wal = directory.join(super::WAL_DIRECTORY);
     let snapshots = directory.join(super::SNAPSHOT_DIRECTORY);
     let mut report = RecoveryReport::default();
+    if !read_only {
+        // What the listings below show may be entries a crashed process created or
+        // renamed without fsyncing their directory yet (a new segment, a renamed
+        // MANIFEST): in the OS's cache, not on disk. Recovery builds on them (appends to
+        // that segment, removes the snapshot the old manifest named), so make them
+        // durable first.
+        for folder in [directory, wal.as_path(), snapshots.as_path()] {
+            if storage.exists(folder) {
+                storage.sync_directory(folder).map_err(|e| io_error("fsync", folder, e))?;
+            }
+        }
+    }
     // Leftovers are only listed here and removed at the very end, after every check
     // passed: an open that is refused changes no file.
     let mut leftovers: Vec<PathBuf> = Vec::new();
@@ -303,7 +315,18 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
             let file = storage.open_append(&path).map_err(|e| io_error("open", &path, e))?;
             // Everything recovered is made durable before anything is appended, so
             // the frames written from now on vouch for it: damage to it later is
-            // refused as corruption instead of being cut off as a torn tail.
+            // refused as corruption instead of being cut off as a torn tail. The bytes
+            // no frame vouches for as synced are written again first: if an fsync
+            // failed before the crash, the kernel may have dropped them while reads
+            // still return them from its cache, and an fsync would then carry nothing.
+            // (The header was fsynced when the segment was created.)
+            let vouched = decoder.resume_encoder().synced_through().max(wal_format::SEGMENT_HEADER_BYTES as u64);
+            let end = decoder.position();
+            if let Some(unsynced) = usize::try_from(vouched).ok().zip(usize::try_from(end).ok()).and_then(|(a, b)| bytes.get(a..b)) {
+                if !unsynced.is_empty() {
+                    file.write_at(vouched, unsynced).map_err(|e| io_error("rewrite the unsynced tail of", &path, e))?;
+                }
+            }
             file.sync_data().map_err(|e| io_error("fsync", &path, e))?;
             let mut encoder = decoder.resume_encoder();
             encoder.mark_all_synced();

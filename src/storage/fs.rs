@@ -23,6 +23,17 @@ impl StorageFile for FsFile {
         self.0.set_len(length)?;
         (&self.0).seek(SeekFrom::End(0)).map(|_| ())
     }
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let end = offset.checked_add(data.len() as u64).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if end > self.0.metadata()?.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "write_at past the end of the file"));
+        }
+        (&self.0).seek(SeekFrom::Start(offset))?;
+        let written = (&self.0).write_all(data);
+        // Appends continue at the end whatever happened.
+        (&self.0).seek(SeekFrom::End(0))?;
+        written
+    }
 }
 
 struct FsLock {

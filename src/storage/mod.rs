@@ -25,6 +25,10 @@ pub trait StorageFile: Send + Sync {
     fn sync_data(&self) -> io::Result<()>;
     /// Truncates or extends the file to `length` bytes.
     fn set_len(&self, length: u64) -> io::Result<()>;
+    /// Overwrites bytes already in the file, from `offset`, with `data` (which must not
+    /// reach past the end). Recovery rewrites a log tail with its own bytes so that the
+    /// next fsync carries them even if the kernel had dropped them after a failed fsync.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
 }
 
 /// An exclusive lock on a database directory, released on drop.

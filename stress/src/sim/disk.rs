@@ -448,6 +448,7 @@ pub enum CallKind {
     List,
     Lock,
     Query,
+    WriteAt,
 }
 
 impl CallKind {
@@ -466,6 +467,7 @@ impl CallKind {
             CallKind::List => "list",
             CallKind::Lock => "lock",
             CallKind::Query => "exists",
+            CallKind::WriteAt => "write_at",
         }
     }
 }
@@ -957,6 +959,23 @@ impl<T: Clone + PartialEq + Send + 'static> StorageFile for SimFile<T> {
             inode.pending.clear();
             inner.generation += 1;
         }
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let (mut inner, fault) = self.disk.begin(CallKind::WriteAt);
+        if let Some(kind) = fault {
+            return Err(os_error(kind));
+        }
+        let start = usize::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("offset {offset} of {}", self.path.display())))?;
+        let inode = &mut inner.state.files[self.file];
+        let end = start.checked_add(data.len()).filter(|&end| end <= inode.cache.len()).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("write_at past the end of {}", self.path.display()))
+        })?;
+        Arc::make_mut(&mut inode.cache)[start..end].copy_from_slice(data);
+        inode.pending.push(Write::At { offset: start, data: Arc::from(data) });
+        inner.generation += 1;
         Ok(())
     }
 
