@@ -16,9 +16,15 @@ use crate::{
     SegmentOpen,
 };
 
-/// What a segment decodes to: (offset, record type byte, version, payload length) per
-/// frame, and how it ends.
-fn segment_frames(data: &[u8]) -> Option<(Vec<(u64, u8, u64, usize)>, u64, bool)> {
+/// One decoded frame: offset, record type byte, version, payload length.
+type FrameFacts = (u64, u8, u64, usize);
+
+/// A decoder driver: arbitrary bytes in, a panic only on a finding.
+pub type Driver = fn(&[u8]);
+
+/// What a segment decodes to: its frames, where the verified prefix ends, and whether
+/// it ends cleanly.
+fn segment_frames(data: &[u8]) -> Option<(Vec<FrameFacts>, u64, bool)> {
     let Ok(SegmentOpen::Ready(mut decoder)) = SegmentDecoder::open(data) else { return None };
     let mut frames = Vec::new();
     loop {
@@ -85,5 +91,5 @@ pub fn bundle(data: &[u8]) {
 }
 
 /// The targets by name, as the corpus directories are named.
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
+pub const TARGETS: [(&str, Driver); 4] =
     [("segment", segment), ("snapshot", snapshot), ("manifest", manifest), ("bundle", bundle)];
