@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
 
 use crate::commit::Mutation;
@@ -99,18 +100,24 @@ pub fn diff(name_a: &str, a: &BranchState, name_b: &str, b: &BranchState) -> Dif
                 _ => {}
             }
         };
+        // Structural diffs: subtrees both branches still share (a fork's untouched
+        // records) are skipped without being visited.
         for (primitive, map_a, map_b) in value_maps(space_a, space_b) {
-            for key in union_keys(map_a, map_b) {
-                let left = map_a.get(&key).and_then(Chain::live);
-                let right = map_b.get(&key).and_then(Chain::live);
-                compare(primitive, key.to_string(), left.map(as_dyn), right.map(as_dyn));
+            for (key, left, right) in changed(map_a, map_b) {
+                compare(primitive, key.to_string(), left.and_then(Chain::live).map(as_dyn), right.and_then(Chain::live).map(as_dyn));
             }
         }
         let events_a = &space_a.events.entries;
         let events_b = &space_b.events.entries;
         for sequence in 0..events_a.len().max(events_b.len()) {
-            let left = events_a.get(sequence).map(|e| (e.event_type.clone(), e.payload.clone()));
-            let right = events_b.get(sequence).map(|e| (e.event_type.clone(), e.payload.clone()));
+            let (left, right) = (events_a.get(sequence), events_b.get(sequence));
+            if let (Some(l), Some(r)) = (left, right) {
+                if std::sync::Arc::ptr_eq(l, r) {
+                    continue;
+                }
+            }
+            let left = left.map(|e| (e.event_type.clone(), e.payload.clone()));
+            let right = right.map(|e| (e.event_type.clone(), e.payload.clone()));
             compare("event", sequence.to_string(), left.as_ref().map(as_dyn), right.as_ref().map(as_dyn));
         }
         for name in union_keys(&space_a.collections, &space_b.collections) {
@@ -119,9 +126,9 @@ pub fn diff(name_a: &str, a: &BranchState, name_b: &str, b: &BranchState) -> Dif
             let empty_records = OrdMap::new();
             let records_a = records_a.unwrap_or(&empty_records);
             let records_b = records_b.unwrap_or(&empty_records);
-            for key in union_keys(records_a, records_b) {
-                let left = records_a.get(&key).and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
-                let right = records_b.get(&key).and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
+            for (key, left, right) in changed(records_a, records_b) {
+                let left = left.and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
+                let right = right.and_then(Chain::live).map(|v| (v.embedding.to_vec(), v.metadata.clone()));
                 compare("vector", format!("{name}/{key}"), left.as_ref().map(as_dyn), right.as_ref().map(as_dyn));
             }
         }
@@ -156,8 +163,11 @@ pub fn plan_merge(
         let target_space = target_space.unwrap_or(&empty);
 
         for (primitive, source_map, target_map) in value_maps(source_space, target_space) {
-            for (key, source_chain) in source_map.iter() {
-                let decision = decide(source_chain, target_map.get(key), base, source_base, strategy);
+            // Only records whose histories differ can need anything; shared subtrees
+            // are skipped. Records only the target has are the target's own.
+            for (key, source_chain, target_chain) in changed(source_map, target_map) {
+                let Some(source_chain) = source_chain else { continue };
+                let decision = decide(source_chain, target_chain, base, source_base, strategy);
                 let entry = || DiffEntry { space: space.clone(), primitive, key: key.to_string() };
                 match decision {
                     Decision::Skip => {}
@@ -261,8 +271,9 @@ fn merge_collection(
             &empty
         }
     };
-    for (key, source_chain) in source.records.iter() {
-        let decision = decide(source_chain, target_records.get(key), base, source_base, strategy);
+    for (key, source_chain, target_chain) in changed(&source.records, target_records) {
+        let Some(source_chain) = source_chain else { continue };
+        let decision = decide(source_chain, target_chain, base, source_base, strategy);
         let mutation = || match source_chain.live() {
             Some(value) => Mutation::VectorPut {
                 space: space.to_owned(),
@@ -344,6 +355,18 @@ type ValueMap = OrdMap<Name, Chain<Value>>;
 
 fn value_maps<'a>(a: &'a SpaceState, b: &'a SpaceState) -> [(&'static str, &'a ValueMap, &'a ValueMap); 3] {
     [("kv", &a.kv, &b.kv), ("state", &a.cells, &b.cells), ("json", &a.documents, &b.documents)]
+}
+
+/// The keys whose chains differ (by identity) between `a` and `b`, in key order, with
+/// each side's chain; O(differences × log n) when the maps share structure.
+fn changed<'a, T>(a: &'a OrdMap<Name, Chain<T>>, b: &'a OrdMap<Name, Chain<T>>) -> Vec<(&'a Name, Option<&'a Chain<T>>, Option<&'a Chain<T>>)> {
+    a.diff(b)
+        .map(|item| match item {
+            DiffItem::Add(key, right) => (key, None, Some(right)),
+            DiffItem::Remove(key, left) => (key, Some(left), None),
+            DiffItem::Update { old: (key, left), new: (_, right) } => (key, Some(left), Some(right)),
+        })
+        .collect()
 }
 
 fn union_keys<V: Clone>(a: &OrdMap<Name, V>, b: &OrdMap<Name, V>) -> BTreeSet<Name> {

@@ -278,6 +278,13 @@ pub(crate) fn branch_as_of(branch: &BranchState, at: AsOf) -> (BranchState, u64)
             continue;
         }
         newest = newest.max(space.created_version);
+        let untouched = matches!(at, AsOf::Version(version) if space.updated_version <= version);
+        if untouched {
+            // Nothing in it changed since the point: share it as it is.
+            newest = newest.max(space.updated_version);
+            spaces.insert(name.clone(), space.clone());
+            continue;
+        }
         spaces.insert(name.clone(), space_as_of(space, at, &mut newest));
     }
     copy.spaces = spaces;
@@ -331,6 +338,7 @@ fn space_as_of(space: &SpaceState, at: AsOf, newest: &mut u64) -> SpaceState {
             (name.clone(), past)
         })
         .collect();
+    copy.recount_live_values();
     copy
 }
 

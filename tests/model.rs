@@ -1895,6 +1895,26 @@ fn run(ops: &[Op]) -> Result<(), String> {
             return Err(format!("{}: engine returned {actual:?}, model {expected:?}", context()));
         }
         check(&handles, &mut model).map_err(|e| format!("after {}: {e}", context()))?;
+        check_live_counts(&handles.db).map_err(|e| format!("after {}: {e}", context()))?;
+    }
+    Ok(())
+}
+
+/// Every space's incrementally kept live count equals a count by walking its maps
+/// (what `fork_branch`'s `keys_copied` and `info()["total_keys"]` report).
+fn check_live_counts(db: &Session) -> Result<(), String> {
+    let state = db.engine().snapshot();
+    for (branch_name, branch) in state.branches.iter() {
+        for (space_name, space) in branch.spaces.iter() {
+            let mut recounted = space.clone();
+            recounted.recount_live_values();
+            if recounted.live_values != space.live_values {
+                return Err(format!(
+                    "space '{space_name}' of branch '{branch_name}' counts {} live values, holds {}",
+                    space.live_values, recounted.live_values
+                ));
+            }
+        }
     }
     Ok(())
 }

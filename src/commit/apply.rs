@@ -184,28 +184,28 @@ fn collection_mut<'a>(space_state: &'a mut SpaceState, space: &str, collection: 
 fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, timestamp: u64) -> Result<()> {
     match mutation {
         Mutation::KvPut { space, key, value } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).kv;
-            push(map, &key, version, timestamp, Some(value));
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.kv, &key, version, timestamp, Some(value));
         }
         Mutation::KvDelete { space, key } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).kv;
-            push(map, &key, version, timestamp, None);
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.kv, &key, version, timestamp, None);
         }
         Mutation::CellPut { space, cell, value } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).cells;
-            push(map, &cell, version, timestamp, Some(value));
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.cells, &cell, version, timestamp, Some(value));
         }
         Mutation::CellDelete { space, cell } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).cells;
-            push(map, &cell, version, timestamp, None);
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.cells, &cell, version, timestamp, None);
         }
         Mutation::DocumentPut { space, key, document } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).documents;
-            push(map, &key, version, timestamp, Some(document));
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.documents, &key, version, timestamp, Some(document));
         }
         Mutation::DocumentDelete { space, key } => {
-            let map = &mut space_mut(branch, &space, version, timestamp).documents;
-            push(map, &key, version, timestamp, None);
+            let target = space_mut(branch, &space, version, timestamp);
+            push_value(target, |s| &mut s.documents, &key, version, timestamp, None);
         }
         Mutation::EventAppend { space, event_type, payload } => {
             let events = &mut space_mut(branch, &space, version, timestamp).events;
@@ -287,17 +287,35 @@ fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &
     events.entries.push_back(Arc::new(Event { sequence, version, timestamp, event_type, payload, origin }));
 }
 
+/// [`push`] into one of a space's value maps, keeping its live count.
+fn push_value(
+    space: &mut SpaceState,
+    map: fn(&mut SpaceState) -> &mut imbl::OrdMap<Name, Chain<Value>>,
+    key: &str,
+    version: u64,
+    timestamp: u64,
+    value: Option<Value>,
+) {
+    let now_live = value.is_some();
+    let was_live = push(map(space), key, version, timestamp, value);
+    space.live_values = space.live_values + usize::from(now_live) - usize::from(was_live);
+}
+
 /// Prepends a version to the chain of `key` (creating the chain if needed). A second
 /// write to the same key in the same commit replaces that commit's version, so a
-/// chain never holds two entries with one version.
-fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) {
+/// chain never holds two entries with one version. Returns whether the key was live
+/// before.
+fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) -> bool {
     match map.get_mut(key) {
         Some(chain) => {
+            let was_live = chain.live().is_some();
             let next = Chain::replace_or_push(chain, version, timestamp, value);
             *chain = next;
+            was_live
         }
         None => {
             map.insert(Name::from(key), Chain::new(version, timestamp, value));
+            false
         }
     }
 }

@@ -342,9 +342,11 @@ impl StateBuilder {
                     ChainKind::Cell => &mut space.cells,
                     ChainKind::Document => &mut space.documents,
                 };
+                let live = chain.live().is_some();
                 if map.insert(Name::from(key.as_str()), chain).is_some() {
                     return Err(Error::io(format!("the history of '{key}' appears twice")));
                 }
+                space.live_values += usize::from(live);
             }
             StateRecord::Event { version, timestamp, event_type, payload, origin } => {
                 self.content(|| {

@@ -63,6 +63,16 @@ pub struct Chain<T> {
     head: Arc<ChainNode<T>>,
 }
 
+/// Identity, not value: two chains are equal when they are the same history (the same
+/// head node, shared by a fork or a snapshot). This is what lets a structural diff of
+/// two maps (`imbl::OrdMap::diff`) skip everything two branches still share; callers
+/// compare values where identities differ.
+impl<T> PartialEq for Chain<T> {
+    fn eq(&self, other: &Chain<T>) -> bool {
+        Arc::ptr_eq(&self.head, &other.head)
+    }
+}
+
 impl<T> Clone for Chain<T> {
     fn clone(&self) -> Self {
         Chain { head: Arc::clone(&self.head) }

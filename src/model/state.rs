@@ -74,6 +74,9 @@ pub struct SpaceState {
     pub kv: OrdMap<Name, Chain<Value>>,
     pub cells: OrdMap<Name, Chain<Value>>,
     pub documents: OrdMap<Name, Chain<Value>>,
+    /// How many chains of `kv`, `cells` and `documents` are live (not deleted), kept up
+    /// to date by every change so counting records never walks the maps.
+    pub live_values: usize,
     pub events: EventLog,
     pub collections: OrdMap<Name, Collection>,
 }
@@ -171,23 +174,20 @@ impl BranchState {
 }
 
 impl SpaceState {
-    /// Number of live records: keys, cells, documents, events and vectors.
+    /// Number of live records: keys, cells, documents, events and vectors. O(number
+    /// of collections).
     pub fn live_record_count(&self) -> usize {
+        self.live_values + self.events.entries.len() + self.collections.values().map(|c| c.index.len()).sum::<usize>()
+    }
+
+    /// Recounts `live_values` by walking the maps (after a bulk change).
+    pub fn recount_live_values(&mut self) {
         let live = |map: &OrdMap<Name, Chain<Value>>| map.values().filter(|c| c.live().is_some()).count();
-        live(&self.kv)
-            + live(&self.cells)
-            + live(&self.documents)
-            + self.events.entries.len()
-            + self.collections.values().map(|c| c.index.len()).sum::<usize>()
+        self.live_values = live(&self.kv) + live(&self.cells) + live(&self.documents);
     }
 
     /// True when the space holds no live data and no collection.
     pub fn is_empty(&self) -> bool {
-        let none_live = |map: &OrdMap<Name, Chain<Value>>| map.values().all(|c| c.live().is_none());
-        none_live(&self.kv)
-            && none_live(&self.cells)
-            && none_live(&self.documents)
-            && self.events.entries.is_empty()
-            && self.collections.is_empty()
+        self.live_values == 0 && self.events.entries.is_empty() && self.collections.is_empty()
     }
 }
