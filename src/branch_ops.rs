@@ -357,9 +357,12 @@ fn value_maps<'a>(a: &'a SpaceState, b: &'a SpaceState) -> [(&'static str, &'a V
     [("kv", &a.kv, &b.kv), ("state", &a.cells, &b.cells), ("json", &a.documents, &b.documents)]
 }
 
+/// A key whose chains differ between two maps, with each side's chain (if any).
+type Changed<'a, T> = (&'a Name, Option<&'a Chain<T>>, Option<&'a Chain<T>>);
+
 /// The keys whose chains differ (by identity) between `a` and `b`, in key order, with
 /// each side's chain; O(differences × log n) when the maps share structure.
-fn changed<'a, T>(a: &'a OrdMap<Name, Chain<T>>, b: &'a OrdMap<Name, Chain<T>>) -> Vec<(&'a Name, Option<&'a Chain<T>>, Option<&'a Chain<T>>)> {
+fn changed<'a, T>(a: &'a OrdMap<Name, Chain<T>>, b: &'a OrdMap<Name, Chain<T>>) -> Vec<Changed<'a, T>> {
     a.diff(b)
         .map(|item| match item {
             DiffItem::Add(key, right) => (key, None, Some(right)),
