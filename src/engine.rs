@@ -266,6 +266,11 @@ impl Engine {
         if self.handles.fetch_sub(1, Ordering::SeqCst) != 1 {
             return self.flush();
         }
+        if self.durable_parts().is_some_and(Durable::wants_compaction_at_close) && !self.read_only {
+            // The next open then loads a snapshot instead of replaying the log. A
+            // failure leaves the log as it is (and is kept for info()); closing goes on.
+            let _ = self.compact();
+        }
         // A running compaction finishes before the directory is released.
         let _compaction = self.durable_parts().map(Durable::compaction_guard);
         let _writer = self.writer.lock();

@@ -3094,6 +3094,30 @@ fn compaction_runs_automatically_past_the_configured_log_size() {
     close(db);
 }
 
+/// Closing the last handle compacts a log of 256 KiB or more first (as SQLite
+/// checkpoints its WAL when the last connection closes), so the next open loads a
+/// snapshot and replays nothing; a small log is left for replay.
+#[test]
+fn compaction_close_compacts_a_large_log_so_the_next_open_replays_nothing() {
+    let dir = TempDir::new("compaction-at-close");
+    let path = dir.db();
+    let db = open_as(&path, options(Durability::None));
+    let mut last = 0;
+    for i in 0..3000 {
+        last = db.kv_put(&format!("k{i}"), Value::String("x".repeat(100))).unwrap();
+    }
+    let expected = snapshot_of(&db, true);
+    let db = reopen(db, &path);
+    assert_eq!(recovery(&db).snapshot_version, Some(last));
+    assert_eq!(recovery(&db).commits_replayed, 0);
+    assert_same_lines(&expected, &snapshot_of(&db, true), "after the compaction at close");
+    db.kv_put("small", int(1)).unwrap();
+    let db = reopen(db, &path);
+    assert_eq!(recovery(&db).snapshot_version, Some(last), "a small log is not compacted at close");
+    assert_eq!(recovery(&db).commits_replayed, 1);
+    close(db);
+}
+
 /// Closing the last handle waits for a running background compaction (close takes the
 /// compaction lock before the writer lock), so nothing is written after `close()`
 /// returned and released the lock. (This was an engine bug: the compaction went on

@@ -18,7 +18,7 @@ use crate::storage::{self, Storage};
 pub const CONFIG_FILE: &str = "strata.toml";
 
 /// Log size past which a compaction starts by itself, by default.
-pub const AUTO_COMPACT_LOG_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+pub const AUTO_COMPACT_LOG_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 
 /// The text written into a new directory.
 pub const DEFAULT_CONFIG_TEXT: &str = r#"# StrataDB configuration for this database directory.
@@ -30,9 +30,11 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# StrataDB configuration for this datab
 #   "none"     - fsync only on flush()/close()
 durability = "standard"
 
-# Compact (snapshot the state and drop the covered log) once the log holds this
-# many bytes.
-# auto_compact_log_bytes = 67108864
+# Compact (snapshot the state and drop the covered log) in the background once the
+# log holds this many bytes and more than the last snapshot's size, so that reopening
+# after a crash replays little. Closing the database compacts too when the log holds
+# 256 KiB or more.
+# auto_compact_log_bytes = 4194304
 
 # How much history to keep (time travel reads and history calls see what is kept).
 # By default every version is kept. retention_apply() and compact() trim the rest;

@@ -41,6 +41,9 @@ pub const WAL_DIRECTORY: &str = "wal";
 pub const SNAPSHOT_DIRECTORY: &str = "snapshots";
 /// The lock file inside a database directory.
 pub const LOCK_FILE: &str = "LOCK";
+/// Closing compacts first when the log holds at least this much (and a quarter of the
+/// snapshot's size).
+pub const CLOSE_COMPACT_LOG_BYTES: u64 = 256 * 1024;
 /// Log segments roll at this size by default.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 
@@ -77,6 +80,9 @@ pub struct Durable {
     compaction: Mutex<()>,
     compaction_error: Mutex<Option<String>>,
     next_compaction_at: AtomicU64,
+    /// Size of the live snapshot file: the log is compacted only once it outgrows it
+    /// too, so a large database is not rewritten for a small log.
+    snapshot_bytes: AtomicU64,
 }
 
 impl Durable {
@@ -109,7 +115,20 @@ impl Durable {
     /// True when the log has grown past the point where a background compaction
     /// should run (the threshold, pushed further out after each failure).
     pub(crate) fn wants_compaction(&self) -> bool {
-        self.log_bytes() > self.next_compaction_at.load(Ordering::Relaxed)
+        let log = self.log_bytes();
+        log > self.next_compaction_at.load(Ordering::Relaxed) && log > self.snapshot_bytes.load(Ordering::Relaxed)
+    }
+
+    /// True when closing should compact first, so that the next open loads a snapshot
+    /// instead of replaying the log (as SQLite checkpoints its WAL when the last
+    /// connection closes): the log holds at least [`CLOSE_COMPACT_LOG_BYTES`] and at
+    /// least a quarter of the snapshot's size.
+    pub(crate) fn wants_compaction_at_close(&self) -> bool {
+        let log = self.log_bytes();
+        self.writer.is_some()
+            && self.poisoned().is_none()
+            && log >= CLOSE_COMPACT_LOG_BYTES
+            && log.saturating_mul(4) >= self.snapshot_bytes.load(Ordering::Relaxed)
     }
 
     /// Why the last background compaction failed, if it did (cleared by a success).
@@ -165,7 +184,7 @@ impl Durable {
         storage.create_dir_all(&snapshots).map_err(|e| log_writer::io_error("create", &snapshots, e))?;
         storage.sync_directory(&self.directory).map_err(|e| log_writer::io_error("fsync", &self.directory, e))?;
         let generation = snapshot::read_manifest(storage, &self.directory)?.map_or(0, |m| m.generation) + 1;
-        let reference = snapshot::write(storage, &snapshots, &state, generation)?;
+        let (reference, snapshot_bytes) = snapshot::write(storage, &snapshots, &state, generation)?;
         let manifest = snapshot::Manifest { generation, snapshot: Some(reference), first_segment };
         snapshot::write_manifest(storage, &self.directory, &manifest)?;
         let snapshot_file = snapshot::snapshot_file_name(reference.id);
@@ -184,6 +203,7 @@ impl Durable {
         }
         storage.sync_directory(&snapshots).map_err(|e| log_writer::io_error("fsync", &snapshots, e))?;
         writer.forget_log_bytes(covered_bytes);
+        self.snapshot_bytes.store(snapshot_bytes, Ordering::Relaxed);
         Ok(())
     }
 
@@ -305,6 +325,7 @@ fn open_engine(directory: &Path, options: &OpenOptions) -> Result<Arc<Engine>> {
         compaction: Mutex::new(()),
         compaction_error: Mutex::new(None),
         next_compaction_at: AtomicU64::new(config_threshold),
+        snapshot_bytes: AtomicU64::new(recovered.snapshot_bytes),
     };
     let retention = options.retention.unwrap_or(durable.config.retention);
     let engine = Engine::durable(recovered.state, durable, durability, read_only);

@@ -44,6 +44,8 @@ pub struct Recovered {
     pub active: Option<ActiveSegment>,
     /// Bytes of log after the snapshot.
     pub log_bytes: u64,
+    /// Size of the snapshot file loaded (0 without one).
+    pub snapshot_bytes: u64,
     pub report: RecoveryReport,
 }
 
@@ -217,12 +219,12 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
 
     let manifest = snapshot::read_manifest(storage, directory)?;
     let live_snapshot = manifest.as_ref().and_then(|m| m.snapshot);
-    let mut state = match &live_snapshot {
+    let (mut state, snapshot_bytes) = match &live_snapshot {
         Some(reference) => {
             report.snapshot_version = Some(reference.covered_version);
             snapshot::load(storage, &snapshots, reference)?
         }
-        None => DbState::new(now_micros()),
+        None => (DbState::new(now_micros()), 0),
     };
     let first_segment = manifest.as_ref().map_or(1, |m| m.first_segment);
     if manifest.is_some() {
@@ -359,7 +361,7 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         storage.create_dir_all(&snapshots).map_err(|e| io_error("create", &snapshots, e))?;
         storage.sync_directory(directory).map_err(|e| io_error("fsync", directory, e))?;
         let generation = 1;
-        let reference = snapshot::write(storage, &snapshots, &state, generation)?;
+        let (reference, _) = snapshot::write(storage, &snapshots, &state, generation)?;
         let first = snapshot::Manifest { generation, snapshot: Some(reference), first_segment };
         snapshot::write_manifest(storage, directory, &first)?;
         report.snapshot_version = Some(state.last_version);
@@ -371,7 +373,7 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
         storage.create_dir_all(&wal).map_err(|e| io_error("create", &wal, e))?;
         active = Some(create_segment(storage, &wal, next, state.last_version)?);
     }
-    Ok(Recovered { state, active, log_bytes, report })
+    Ok(Recovered { state, active, log_bytes, snapshot_bytes, report })
 }
 
 fn list_segments(storage: &dyn Storage, wal: &Path) -> Result<Vec<u64>> {

@@ -52,11 +52,11 @@ pub fn write_manifest(storage: &dyn Storage, directory: &Path, manifest: &Manife
 }
 
 /// Writes a snapshot of `state` into `directory` (the `snapshots/` folder); returns the
-/// reference the manifest should hold. The file is complete and durable under its final
+/// reference the manifest should hold and the file's size. The file is complete and durable under its final
 /// name when this returns.
 /// `id` must be fresh (the engine uses the new manifest generation), so that writing a
 /// snapshot never overwrites the live one, even when the version has not moved.
-pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState, id: u64) -> Result<SnapshotRef> {
+pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState, id: u64) -> Result<(SnapshotRef, u64)> {
     let reference = SnapshotRef { id, covered_version: state.last_version, salt: random_salt() };
     let name = snapshot_file_name(reference.id);
     let path = directory.join(&name);
@@ -65,6 +65,7 @@ pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState, id: u64) 
     let header = SnapshotHeader { covered_version: reference.covered_version, salt: reference.salt };
     let mut out = Vec::with_capacity(WRITE_BUFFER_BYTES * 2);
     let mut encoder = header.begin_encode(&mut out);
+    let mut written = 0u64;
     state_codec::write_state(state, &mut |record| {
         let bytes = state_codec::encode(record)?;
         encoder
@@ -72,21 +73,24 @@ pub fn write(storage: &dyn Storage, directory: &Path, state: &DbState, id: u64) 
             .map_err(|error| Error::io(format!("cannot add a record to snapshot {}: {error}", path.display())))?;
         if out.len() >= WRITE_BUFFER_BYTES {
             file.append(&out).map_err(|e| io_error("write", &temporary, e))?;
+            written += out.len() as u64;
             out.clear();
         }
         Ok(())
     })?;
     encoder.finish(&mut out);
     file.append(&out).map_err(|e| io_error("write", &temporary, e))?;
+    written += out.len() as u64;
     file.sync_data().map_err(|e| io_error("fsync", &temporary, e))?;
     drop(file);
     storage.rename(&temporary, &path).map_err(|e| io_error("rename into place", &temporary, e))?;
     storage.sync_directory(directory).map_err(|e| io_error("fsync", directory, e))?;
-    Ok(reference)
+    Ok((reference, written))
 }
 
-/// Loads and verifies the snapshot the manifest names, from `directory`.
-pub fn load(storage: &dyn Storage, directory: &Path, reference: &SnapshotRef) -> Result<DbState> {
+/// Loads and verifies the snapshot the manifest names, from `directory`; returns the
+/// state and the file's size.
+pub fn load(storage: &dyn Storage, directory: &Path, reference: &SnapshotRef) -> Result<(DbState, u64)> {
     let path = &directory.join(snapshot_file_name(reference.id));
     let expected_version = reference.covered_version;
     let bytes = storage.read(path).map_err(|e| io_error("read the snapshot", path, e))?;
@@ -114,5 +118,5 @@ pub fn load(storage: &dyn Storage, directory: &Path, reference: &SnapshotRef) ->
             state.last_version
         )));
     }
-    Ok(state)
+    Ok((state, bytes.len() as u64))
 }
