@@ -938,12 +938,15 @@ impl<T: Clone + PartialEq + Send + 'static> StorageFile for SimFile<T> {
         if let Some(kind) = fault {
             // The data's fate is unknown: it may have reached the disk, or the kernel
             // may have dropped the dirty pages, so that no later fsync writes them
-            // (they read back from the cache, but the disk holds zeros there).
+            // (they read back from the cache, but the disk keeps what it had there:
+            // the old bytes, or zeros past the old end of the file).
             if inner.rng.below(2) == 0 {
                 let inode = &mut inner.state.files[self.file];
+                let old = Arc::clone(&inode.durable);
                 for write in &mut inode.pending {
-                    if let Write::At { data, .. } = write {
-                        *data = Arc::from(vec![0u8; data.len()]);
+                    if let Write::At { offset, data } = write {
+                        let kept: Vec<u8> = (*offset..*offset + data.len()).map(|i| old.get(i).copied().unwrap_or(0)).collect();
+                        *data = Arc::from(kept);
                     }
                 }
                 inner.generation += 1;

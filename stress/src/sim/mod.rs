@@ -509,33 +509,67 @@ mod tests {
         assert!(error.contains("lost acknowledged commits") || error.contains("refused"), "{error}");
     }
 
-    /// ENGINE BUG (found by `stress --harness sim --mode none --run-seed
-    /// 3118427892554738655 --process-crashes`): a process dies during a segment roll
-    /// after creating the new segment but before fsyncing `wal/`; the restarted engine
-    /// resumes that segment (it is in the OS's cache) without fsyncing `wal/`, so after a
-    /// flush acknowledged 18 commits a power loss removes the segment and 9 remain.
-    /// The same family: a `MANIFEST` renamed but not yet fsynced in its directory is
-    /// trusted by the next open, which then removes the old snapshot. Fix (in
-    /// src/durability/recovery.rs): a writable open fsyncs the database directory,
-    /// `wal/` and `snapshots/` before it relies on what it listed (see the report of
-    /// issue 4 and docs/testing.md, "Known engine bugs").
+    /// Regression (found by `stress --harness sim --mode none --run-seed
+    /// 3118427892554738655 --process-crashes`; fixed in 06d2f6e): a process died during
+    /// a segment roll after creating the new segment but before fsyncing `wal/`; the
+    /// restarted engine resumed that segment (in the OS's cache only) without fsyncing
+    /// `wal/`, so after a flush acknowledged 18 commits a power loss removed the segment
+    /// and 9 remained. Recovery now fsyncs the directories it lists first.
     #[test]
-    fn engine_bug_a_restart_after_a_process_crash_mid_roll_does_not_make_the_new_segment_durable() {
+    fn a_restart_after_a_process_crash_mid_roll_makes_the_new_segment_durable_seed_3118427892554738655() {
         random_run(3118427892554738655, Durability::None, 8, 6, true).unwrap();
     }
 
-    /// ENGINE BUG (found by `stress --harness faults --mode always --fault 35:eio:once`):
-    /// the fsync of a transaction's commit fails (EIO) and the kernel drops the dirty
-    /// pages; the poisoned engine is reopened in the same boot, recovery reads the commit
-    /// from the page cache and its own fsync succeeds without writing it, so the commit
-    /// and the next acknowledged one are lost (or the log is refused) after a power
-    /// loss. Fix (in src/durability/recovery.rs plus a `write_at` on `StorageFile`):
-    /// rewrite the bytes of the last segment past the last frame's durable watermark
-    /// in place before recovery's fsync, so that the fsync carries them.
+    /// Regression (found by `stress --harness faults --mode always --fault 68:eio:once`;
+    /// fixed in 06d2f6e): the directory fsync after a compaction renamed `MANIFEST`
+    /// failed; the reopen trusted the renamed manifest (in the cache only) and removed
+    /// the snapshot the durable manifest names; a power loss then left a manifest whose
+    /// snapshot was gone.
     #[test]
-    fn engine_bug_a_reopen_after_a_failed_fsync_vouches_for_bytes_that_never_reached_the_disk() {
+    fn a_reopen_after_a_failed_manifest_directory_fsync_keeps_the_named_snapshot_fault_68_eio_once() {
+        let plan = disk::FaultPlan { call: 68, kind: disk::FaultKind::Eio, sticky: false };
+        faults::fault_case(Durability::Always, Some(plan), true).map(drop).unwrap();
+    }
+
+    /// Regression (found by `stress --harness faults --mode always --fault 35:eio:once`;
+    /// fixed in 06d2f6e): the fsync of a transaction's commit failed and the kernel
+    /// dropped the dirty pages; the reopen in the same boot read the commit from the
+    /// page cache and its own fsync wrote nothing, so a power loss lost it and the next
+    /// acknowledged commit. Recovery now rewrites the unvouched tail before its fsync.
+    #[test]
+    fn a_reopen_after_a_failed_fsync_makes_what_it_recovered_durable_fault_35_eio_once() {
         let plan = disk::FaultPlan { call: 35, kind: disk::FaultKind::Eio, sticky: false };
         faults::fault_case(Durability::Always, Some(plan), true).map(drop).unwrap();
+    }
+
+    /// ENGINE BUG (found by `stress --harness sim --mode none --run-seed
+    /// 13604894847412883129 --process-crashes`): a process dies during the first open of
+    /// a new database after creating its directory but before fsyncing the parent; the
+    /// next open finds the directory (in the OS's cache), skips the parent fsync (it
+    /// only happens when `Session::open` creates the directory), and acknowledges
+    /// commits; a power loss then removes the whole database directory (7 acknowledged,
+    /// 0 recovered). Fix (src/durability/mod.rs, `Session::open`): a writable open
+    /// fsyncs the parent of the database directory even when the directory exists.
+    #[test]
+    #[ignore = "ENGINE BUG: the parent of an existing database directory is never fsynced"]
+    fn engine_bug_a_restart_after_a_crash_during_creation_does_not_make_the_database_directory_durable() {
+        random_run(13604894847412883129, Durability::None, 8, 6, true).unwrap();
+    }
+
+    /// ENGINE BUG (found by `stress --harness faults --mode none --fault 50:eio:once`):
+    /// the fsync of a new segment's header fails during a roll (the log is poisoned; the
+    /// kernel may have dropped the header's pages); a reopen in the same boot finds the
+    /// header in the page cache, and recovery's rewrite of the unvouched tail starts
+    /// after the header (it assumes the header was fsynced at creation), so the header
+    /// is never written; later commits go into the segment, and after a power loss its
+    /// zeroed header is refused as damage. Fix (src/durability/recovery.rs): rewrite
+    /// from `synced_through()` without `.max(SEGMENT_HEADER_BYTES)` (a segment none of
+    /// whose frames vouches for its header gets its header rewritten too).
+    #[test]
+    #[ignore = "ENGINE BUG: recovery does not rewrite a header whose creation fsync failed"]
+    fn engine_bug_a_reopen_after_a_failed_segment_header_fsync_never_writes_the_header() {
+        let plan = disk::FaultPlan { call: 50, kind: disk::FaultKind::Eio, sticky: false };
+        faults::fault_case(Durability::None, Some(plan), true).map(drop).unwrap();
     }
 
     /// The crash images cover what the fault model allows: with every unsynced write
