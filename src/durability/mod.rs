@@ -238,6 +238,11 @@ impl Session {
                 return Err(Error::not_found(format!("no database at {} (read-only open creates nothing)", path.display())));
             }
             storage.create_dir_all(path).map_err(|e| log_writer::io_error("create the database directory", path, e))?;
+        }
+        if !options.read_only {
+            // Also when the directory exists: a process that created it may have died
+            // before this fsync, leaving the entry only in the OS's cache, and commits
+            // acknowledged in it would vanish with it on a power loss.
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 storage.sync_directory(parent).map_err(|e| log_writer::io_error("fsync", parent, e))?;
             }

@@ -321,8 +321,9 @@ pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Resu
             // no frame vouches for as synced are written again first: if an fsync
             // failed before the crash, the kernel may have dropped them while reads
             // still return them from its cache, and an fsync would then carry nothing.
-            // (The header was fsynced when the segment was created.)
-            let vouched = decoder.resume_encoder().synced_through().max(wal_format::SEGMENT_HEADER_BYTES as u64);
+            // From the watermark itself: when no frame vouches for anything, the header
+            // is rewritten too (its creation fsync may be the one that failed).
+            let vouched = decoder.resume_encoder().synced_through();
             let end = decoder.position();
             if let Some(unsynced) = usize::try_from(vouched).ok().zip(usize::try_from(end).ok()).and_then(|(a, b)| bytes.get(a..b)) {
                 if !unsynced.is_empty() {

@@ -551,7 +551,6 @@ mod tests {
     /// 0 recovered). Fix (src/durability/mod.rs, `Session::open`): a writable open
     /// fsyncs the parent of the database directory even when the directory exists.
     #[test]
-    #[ignore = "ENGINE BUG: the parent of an existing database directory is never fsynced"]
     fn engine_bug_a_restart_after_a_crash_during_creation_does_not_make_the_database_directory_durable() {
         random_run(13604894847412883129, Durability::None, 8, 6, true).unwrap();
     }
@@ -566,7 +565,6 @@ mod tests {
     /// from `synced_through()` without `.max(SEGMENT_HEADER_BYTES)` (a segment none of
     /// whose frames vouches for its header gets its header rewritten too).
     #[test]
-    #[ignore = "ENGINE BUG: recovery does not rewrite a header whose creation fsync failed"]
     fn engine_bug_a_reopen_after_a_failed_segment_header_fsync_never_writes_the_header() {
         let plan = disk::FaultPlan { call: 50, kind: disk::FaultKind::Eio, sticky: false };
         faults::fault_case(Durability::None, Some(plan), true).map(drop).unwrap();
