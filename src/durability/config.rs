@@ -33,8 +33,9 @@ durability = "standard"
 # Compact (snapshot the state and drop the covered log) in the background once the
 # log holds this many bytes and more than the last snapshot's size, so that reopening
 # after a crash replays little. Closing the database compacts too when the log holds
-# 256 KiB or more.
+# 256 KiB or more (compact_on_close = false turns that off).
 # auto_compact_log_bytes = 4194304
+# compact_on_close = true
 
 # How much history to keep (time travel reads and history calls see what is kept).
 # By default every version is kept. retention_apply() and compact() trim the rest;
@@ -49,6 +50,8 @@ durability = "standard"
 pub struct Config {
     pub durability: Durability,
     pub auto_compact_log_bytes: u64,
+    /// Compact when the last handle closes (when the log is large enough).
+    pub compact_on_close: bool,
     pub retention: Retention,
 }
 
@@ -57,6 +60,7 @@ impl Default for Config {
         Config {
             durability: Durability::Standard,
             auto_compact_log_bytes: AUTO_COMPACT_LOG_BYTES_DEFAULT,
+            compact_on_close: true,
             retention: Retention::default(),
         }
     }
@@ -66,6 +70,7 @@ impl Default for Config {
 struct RawConfig {
     durability: Option<String>,
     auto_compact_log_bytes: Option<u64>,
+    compact_on_close: Option<bool>,
     retention: Option<RawRetention>,
 }
 
@@ -92,6 +97,9 @@ impl Config {
                 )));
             }
             config.auto_compact_log_bytes = bytes;
+        }
+        if let Some(compact_on_close) = raw.compact_on_close {
+            config.compact_on_close = compact_on_close;
         }
         if let Some(retention) = raw.retention {
             config.retention =
@@ -153,5 +161,8 @@ mod tests {
         assert_eq!(config.retention, Retention { keep_versions: Some(3), keep_seconds: Some(60) });
         let config = Config::parse("[retention]\nkeep_seconds = 60\n", "t").unwrap();
         assert_eq!(config.retention, Retention { keep_versions: None, keep_seconds: Some(60) });
+        assert!(Config::default().compact_on_close);
+        assert!(!Config::parse("compact_on_close = false", "t").unwrap().compact_on_close);
+        assert!(Config::parse("compact_on_close = 3", "t").is_err());
     }
 }

@@ -125,7 +125,8 @@ impl Durable {
     /// least a quarter of the snapshot's size.
     pub(crate) fn wants_compaction_at_close(&self) -> bool {
         let log = self.log_bytes();
-        self.writer.is_some()
+        self.config.compact_on_close
+            && self.writer.is_some()
             && self.poisoned().is_none()
             && log >= CLOSE_COMPACT_LOG_BYTES
             && log.saturating_mul(4) >= self.snapshot_bytes.load(Ordering::Relaxed)

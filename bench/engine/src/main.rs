@@ -164,7 +164,10 @@ fn reopen_and_size(path: &Path, records: u64) {
 fn fill_log(path: &Path, records: u64) {
     // No automatic compaction: the whole log must still be there to replay.
     std::fs::create_dir_all(path).expect("create");
-    std::fs::write(path.join("strata.toml"), "durability = \"none\"\nauto_compact_log_bytes = 1099511627776\n")
+    std::fs::write(
+        path.join("strata.toml"),
+        "durability = \"none\"\nauto_compact_log_bytes = 1099511627776\ncompact_on_close = false\n",
+    )
         .expect("write strata.toml");
     let session = open(path, Durability::None);
     for i in 0..records {
