@@ -81,7 +81,7 @@ fn usage() -> ExitCode {
         "usage: stress [--short] [--harness kill|sim|exhaustive|faults|corruption|all]... [--cycles N] [--minutes M]\n\
          \x20             [--seed S] [--mode always|standard|none] [--dir PATH] [--runs N] [--ops N]\n\
          \x20             [--workload op,op,...] [--images N] [--fault N:eio|enospc:once|sticky]\n\
-         \x20             [--run-seed S] [--process-crashes] [--garbage]\n\
+         \x20             [--run-seed S] [--no-process-crashes] [--garbage]\n\
          \x20      stress --child DIR SEED MODE START\n\
          \x20      stress --write-corpus DIR   (seed inputs for the fuzz targets)\n\
          (see stress/README.md and docs/testing.md)"
@@ -125,7 +125,9 @@ fn main() -> ExitCode {
         images: 2,
         fault: None,
         run_seed: None,
-        process_crashes: false,
+        // Half of the boots of a random run start from a process crash (pending writes
+        // kept), the others from a power loss.
+        process_crashes: true,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -181,6 +183,7 @@ fn main() -> ExitCode {
                 None => return usage(),
             },
             "--process-crashes" => options.process_crashes = true,
+            "--no-process-crashes" => options.process_crashes = false,
             "--garbage" => sim::disk::set_garbage(true),
             "--images" => match value().and_then(|v| v.parse().ok()) {
                 Some(n) => options.images = n,

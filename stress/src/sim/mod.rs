@@ -410,9 +410,8 @@ pub fn exhaustive_case_on(workload: &[SimOp], durability: Durability, random_ima
 ///
 /// With `process_crashes`, half of the boots instead start from a process crash (the
 /// disk as the OS had it, unsynced writes still pending), so that a power loss after a
-/// restart is simulated too. (Off by default: it finds the engine bug that
-/// [`tests::engine_bug_a_restart_after_a_process_crash_mid_roll_does_not_make_the_new_segment_durable`]
-/// pins.)
+/// restart is simulated too (the stress binary does this unless given
+/// `--no-process-crashes`).
 pub fn random_run(seed: u64, durability: Durability, boots: u64, checks: u64, process_crashes: bool) -> Result<Counts, String> {
     catching(|| {
         let mut counts = Counts { runs: 1, ..Counts::default() };
@@ -542,30 +541,30 @@ mod tests {
         faults::fault_case(Durability::Always, Some(plan), true).map(drop).unwrap();
     }
 
-    /// ENGINE BUG (found by `stress --harness sim --mode none --run-seed
-    /// 13604894847412883129 --process-crashes`): a process dies during the first open of
+    /// Regression (found by `stress --harness sim --mode none --run-seed
+    /// 13604894847412883129`; fixed in cbe6feb): a process died during the first open of
     /// a new database after creating its directory but before fsyncing the parent; the
     /// next open finds the directory (in the OS's cache), skips the parent fsync (it
     /// only happens when `Session::open` creates the directory), and acknowledges
     /// commits; a power loss then removes the whole database directory (7 acknowledged,
-    /// 0 recovered). Fix (src/durability/mod.rs, `Session::open`): a writable open
-    /// fsyncs the parent of the database directory even when the directory exists.
+    /// 0 recovered). A writable open now fsyncs the parent of the database directory
+    /// even when the directory exists.
     #[test]
-    fn engine_bug_a_restart_after_a_crash_during_creation_does_not_make_the_database_directory_durable() {
+    fn a_restart_after_a_crash_during_creation_makes_the_database_directory_durable_seed_13604894847412883129() {
         random_run(13604894847412883129, Durability::None, 8, 6, true).unwrap();
     }
 
-    /// ENGINE BUG (found by `stress --harness faults --mode none --fault 50:eio:once`):
-    /// the fsync of a new segment's header fails during a roll (the log is poisoned; the
+    /// Regression (found by `stress --harness faults --mode none --fault 50:eio:once`;
+    /// fixed in cbe6feb): the fsync of a new segment's header fails during a roll (the log is poisoned; the
     /// kernel may have dropped the header's pages); a reopen in the same boot finds the
     /// header in the page cache, and recovery's rewrite of the unvouched tail starts
     /// after the header (it assumes the header was fsynced at creation), so the header
     /// is never written; later commits go into the segment, and after a power loss its
-    /// zeroed header is refused as damage. Fix (src/durability/recovery.rs): rewrite
-    /// from `synced_through()` without `.max(SEGMENT_HEADER_BYTES)` (a segment none of
-    /// whose frames vouches for its header gets its header rewritten too).
+    /// zeroed header was refused as damage. Recovery now rewrites from the watermark
+    /// itself, so a segment none of whose frames vouches for its header gets its header
+    /// rewritten too.
     #[test]
-    fn engine_bug_a_reopen_after_a_failed_segment_header_fsync_never_writes_the_header() {
+    fn a_reopen_after_a_failed_segment_header_fsync_rewrites_the_header_fault_50_eio_once() {
         let plan = disk::FaultPlan { call: 50, kind: disk::FaultKind::Eio, sticky: false };
         faults::fault_case(Durability::None, Some(plan), true).map(drop).unwrap();
     }
