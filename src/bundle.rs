@@ -277,6 +277,23 @@ pub fn stamp(mut branch: BranchState, version: u64, timestamp: u64) -> BranchSta
     branch
 }
 
+/// The fuzz driver of the bundle reader (the `bundle_import` target in `fuzz/`, and the
+/// corpus replay in tests/bundles.rs): any input either fails with a `Validation`
+/// error or rebuilds a branch whose kept record counts match its maps. A panic is a
+/// finding.
+pub fn fuzz_import(data: &[u8]) {
+    match build_branch(data, u64::MAX, 0) {
+        Ok(branch) => {
+            for space in branch.spaces.values() {
+                let mut recounted = space.clone();
+                recounted.recount_live_values();
+                assert_eq!(recounted.live_values, space.live_values, "a rebuilt space miscounts its records");
+            }
+        }
+        Err(error) => assert_eq!(error.kind(), crate::error::ErrorKind::Validation, "{}", error.message()),
+    }
+}
+
 fn damaged(source: &str, error: &wal_format::FormatError) -> Error {
     Error::validation(format!("{source} is damaged: {error}"))
 }

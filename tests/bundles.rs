@@ -385,3 +385,21 @@ fn a_future_format_version_and_non_bundles_are_refused_by_name() {
     assert_eq!(db.branch_import(Path::new("/nonexistent/x.bundle"), None).unwrap_err().kind(), ErrorKind::Io);
     assert_eq!(db.branch_import(&dir.0, None).unwrap_err().kind(), ErrorKind::Io);
 }
+
+/// Every input of the bundle reader's fuzz corpus (`fuzz/corpus/bundle_import/`, valid
+/// bundles the fuzzer mutates, plus anything it found) goes through the fuzz driver,
+/// and so do truncations and bit flips of each: no panic, only `Validation` errors.
+#[test]
+fn the_bundle_import_fuzz_corpus_replays_without_a_finding() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/bundle_import");
+    let mut inputs = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        stratadb::bundle::fuzz_import(&bytes);
+        for cut in (0..bytes.len()).step_by(7) {
+            stratadb::bundle::fuzz_import(&bytes[..cut]);
+        }
+        inputs += 1;
+    }
+    assert!(inputs >= 3, "the corpus holds {inputs} inputs");
+}

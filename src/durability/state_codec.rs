@@ -165,12 +165,16 @@ pub enum StreamError {
 /// Records travel from the decoding thread to the consumer in batches of this many.
 const RECORD_BATCH: usize = 1024;
 
+/// Files smaller than this are decoded on the calling thread: a second thread pays off
+/// only when there is much to decode.
+const PIPELINE_MIN_BYTES: usize = 1 << 20;
+
 /// Reads every record of the block stream in `file` (whose header `decoder` has
-/// consumed) and hands each to `sink`, in order. A second thread verifies, decompresses
-/// and decodes the blocks while `sink` runs; only one block of decompressed bytes and a
-/// few batches are held at a time. The stream must end with its end chunk exactly at
-/// the end of `file`. Returns the number of records. `what` names the file kind in a
-/// trailing-bytes error.
+/// consumed) and hands each to `sink`, in order. For a large file a second thread
+/// verifies, decompresses and decodes the blocks while `sink` runs; only one block of
+/// decompressed bytes and a few batches are held at a time. The stream must end with
+/// its end chunk exactly at the end of `file`. Returns the number of records. `what`
+/// names the file kind in a trailing-bytes error.
 pub fn read_records(
     decoder: wal_format::BlockStreamDecoder,
     file: &[u8],
@@ -178,60 +182,101 @@ pub fn read_records(
     mut sink: impl FnMut(StateRecord) -> Result<()>,
 ) -> std::result::Result<u64, StreamError> {
     type Batch = std::result::Result<Vec<StateRecord>, StreamError>;
+    let mut index = 0u64;
+    let mut consume = |batch: Vec<StateRecord>| -> std::result::Result<(), StreamError> {
+        for record in batch {
+            sink(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
+            index += 1;
+        }
+        Ok(())
+    };
+    if file.len() < PIPELINE_MIN_BYTES {
+        let mut failed = None;
+        let produced = produce_records(decoder, file, what, &mut |batch| match consume(batch) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        produced?;
+        return Ok(index);
+    }
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
         scope.spawn(move || {
-            let mut decoder = decoder;
-            let mut index = 0u64;
-            let mut batch = Vec::with_capacity(RECORD_BATCH);
-            let outcome: std::result::Result<(), StreamError> = (|| loop {
-                let start = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
-                let rest = file.get(start..).unwrap_or_default();
-                let header = decoder.decode_chunk_header(rest).map_err(StreamError::Format)?;
-                let body = rest.get(wal_format::CHUNK_HEADER_BYTES..).unwrap_or_default();
-                match decoder.decode_chunk_body(&header, body).map_err(StreamError::Format)? {
-                    wal_format::Chunk::Block(block) => {
-                        for record in block.records() {
-                            let record =
-                                decode(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
-                            batch.push(record);
-                            index += 1;
-                            if batch.len() == RECORD_BATCH
-                                && sender.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH)))).is_err()
-                            {
-                                // The consumer stopped at a problem of its own.
-                                return Ok(());
-                            }
-                        }
-                    }
-                    wal_format::Chunk::End(_) => {
-                        let end = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
-                        if file.len() > end {
-                            return Err(StreamError::Format(wal_format::FormatError::TrailingBytes {
-                                what,
-                                offset: end as u64,
-                                count: (file.len() - end) as u64,
-                            }));
-                        }
-                        return Ok(());
+            let outcome = produce_records(decoder, file, what, &mut |batch| sender.send(Ok(batch)).is_ok());
+            if let Err(error) = outcome {
+                let _ = sender.send(Err(error));
+            }
+        });
+        for batch in receiver {
+            consume(batch?)?;
+        }
+        Ok(())
+    })?;
+    Ok(index)
+}
+
+/// The decoding side of [`read_records`]: hands batches of decoded records to `emit`
+/// (which returns false to stop early) until the end chunk.
+fn produce_records(
+    mut decoder: wal_format::BlockStreamDecoder,
+    file: &[u8],
+    what: &'static str,
+    emit: &mut dyn FnMut(Vec<StateRecord>) -> bool,
+) -> std::result::Result<(), StreamError> {
+    let mut index = 0u64;
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    let outcome = (|| loop {
+        let start = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
+        let rest = file.get(start..).unwrap_or_default();
+        let header = decoder.decode_chunk_header(rest).map_err(StreamError::Format)?;
+        let body = rest.get(wal_format::CHUNK_HEADER_BYTES..).unwrap_or_default();
+        match decoder.decode_chunk_body(&header, body).map_err(StreamError::Format)? {
+            wal_format::Chunk::Block(block) => {
+                for record in block.records() {
+                    let record = decode(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
+                    batch.push(record);
+                    index += 1;
+                    if batch.len() == RECORD_BATCH && !emit(std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH))) {
+                        // The consumer stopped at a problem of its own.
+                        return Ok(false);
                     }
                 }
-            })();
-            let last = match outcome {
-                Ok(()) => Ok(batch),
-                Err(error) => Err(error),
-            };
-            let _ = sender.send(last);
-        });
-        let mut index = 0u64;
-        for batch in receiver {
-            for record in batch? {
-                sink(record).map_err(|e| StreamError::Record { index, message: e.message().to_owned() })?;
-                index += 1;
+            }
+            wal_format::Chunk::End(_) => {
+                let end = usize::try_from(decoder.position()).unwrap_or(usize::MAX);
+                if file.len() > end {
+                    return Err(StreamError::Format(wal_format::FormatError::TrailingBytes {
+                        what,
+                        offset: end as u64,
+                        count: (file.len() - end) as u64,
+                    }));
+                }
+                return Ok(true);
             }
         }
-        Ok(index)
-    })
+    })();
+    // The records decoded before the end (or before a problem) go to the consumer
+    // first, so that the first problem in file order is the one reported.
+    match outcome {
+        Ok(false) => Ok(()),
+        Ok(true) => {
+            emit(batch);
+            Ok(())
+        }
+        Err(error) => {
+            if emit(batch) {
+                Err(error)
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Rebuilds a state (or, for bundles, branches) from its records, checking the nesting
