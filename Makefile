@@ -40,7 +40,7 @@ python-test: install
 	$(PY) -m pytest -q tests/python
 
 stress-short: check-tools
-	cargo run --quiet --release -p stress -- --short
+	cargo run --quiet --release -p stress -- --short --api all --python $(PY)
 
 test: rust-test python-test stress-short
 

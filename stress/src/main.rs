@@ -36,6 +36,94 @@ struct Options {
     fault: Option<sim::disk::FaultPlan>,
     run_seed: Option<u64>,
     process_crashes: bool,
+    apis: Vec<Api>,
+    python: Option<PathBuf>,
+}
+
+/// Which API the child of the kill harness writes through (`--api`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// The harness binary itself (`--child`), through `stratadb::Session`.
+    Rust,
+    /// `stress/python_child.py`, through the Python package's `stratadb.Strata`.
+    Python,
+}
+
+impl Api {
+    fn parse(text: &str) -> Option<Vec<Api>> {
+        Some(match text {
+            "rust" => vec![Api::Rust],
+            "python" => vec![Api::Python],
+            "all" => vec![Api::Rust, Api::Python],
+            _ => return None,
+        })
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Api::Rust => "rust",
+            Api::Python => "python",
+        }
+    }
+}
+
+/// How to start a child of the kill harness: a program and the arguments before
+/// `DIR SEED MODE START`.
+struct ChildProgram {
+    program: PathBuf,
+    leading: Vec<String>,
+}
+
+/// The Python child script, kept in the repository next to this crate.
+fn python_child_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python_child.py")
+}
+
+/// `--python`, else the repository's `.venv/bin/python` (what `make install` creates),
+/// else `python3` from PATH.
+fn python_interpreter(options: &Options) -> PathBuf {
+    if let Some(path) = &options.python {
+        return path.clone();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".venv").join("bin").join("python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// The child program for `api`; for Python, checks first that the interpreter imports
+/// the package, so a missing install is one clear message instead of a failed cycle.
+fn child_program(api: Api, options: &Options) -> Result<ChildProgram, String> {
+    match api {
+        Api::Rust => {
+            let executable = std::env::current_exe().map_err(|e| format!("cannot find the harness binary: {e}"))?;
+            Ok(ChildProgram { program: executable, leading: vec!["--child".into()] })
+        }
+        Api::Python => {
+            let python = python_interpreter(options);
+            let script = python_child_script();
+            if !script.exists() {
+                return Err(format!("the Python child script {} is missing", script.display()));
+            }
+            let probe = Command::new(&python)
+                .args(["-c", "import stratadb"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| format!("cannot run the Python interpreter {}: {e} (pass --python PATH)", python.display()))?;
+            if !probe.status.success() {
+                return Err(format!(
+                    "`{} -c 'import stratadb'` failed: {}\nthe Python-API kill harness needs the stratadb package: \
+                     run `make install` (it creates .venv with the package) or pass --python PATH to an \
+                     interpreter that has it",
+                    python.display(),
+                    String::from_utf8_lossy(&probe.stderr).trim()
+                ));
+            }
+            Ok(ChildProgram { program: python, leading: vec![script.display().to_string()] })
+        }
+    }
 }
 
 /// The parts of the harness (`--harness`); `--short` runs all of them briefly.
@@ -81,7 +169,7 @@ fn usage() -> ExitCode {
         "usage: stress [--short] [--harness kill|sim|exhaustive|faults|corruption|all]... [--cycles N] [--minutes M]\n\
          \x20             [--seed S] [--mode always|standard|none] [--dir PATH] [--runs N] [--ops N]\n\
          \x20             [--workload op,op,...] [--images N] [--fault N:eio|enospc:once|sticky]\n\
-         \x20             [--run-seed S] [--no-process-crashes] [--garbage]\n\
+         \x20             [--run-seed S] [--no-process-crashes] [--garbage] [--api rust|python|all] [--python PATH]\n\
          \x20      stress --child DIR SEED MODE START\n\
          \x20      stress --write-corpus DIR   (seed inputs for the fuzz targets)\n\
          (see stress/README.md and docs/testing.md)"
@@ -128,6 +216,8 @@ fn main() -> ExitCode {
         // Half of the boots of a random run start from a process crash (pending writes
         // kept), the others from a power loss.
         process_crashes: true,
+        apis: Vec::new(),
+        python: None,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -180,6 +270,14 @@ fn main() -> ExitCode {
             },
             "--run-seed" => match value().and_then(|v| v.parse().ok()) {
                 Some(s) => options.run_seed = Some(s),
+                None => return usage(),
+            },
+            "--api" => match value().and_then(|v| Api::parse(&v)) {
+                Some(list) => options.apis.extend(list),
+                None => return usage(),
+            },
+            "--python" => match value() {
+                Some(path) => options.python = Some(PathBuf::from(path)),
                 None => return usage(),
             },
             "--process-crashes" => options.process_crashes = true,
@@ -352,36 +450,61 @@ fn run_exhaustive(options: &Options) -> bool {
 }
 
 fn run(options: &Options, deadline: Option<Instant>) -> ExitCode {
-    let cycles_per_mode = match (options.cycles, deadline, options.short) {
-        (Some(n), _, _) => n,
-        (None, Some(_), _) => u64::MAX,
-        (None, None, _) => 40,
-    };
+    let apis = if options.apis.is_empty() { vec![Api::Rust] } else { options.apis.clone() };
     let modes = modes_or(options, &[Durability::Always, Durability::Standard]);
     let mut failed = false;
-    for (index, &mode) in modes.iter().enumerate() {
-        let seed = options.seed.wrapping_add(index as u64);
-        let mode_deadline = deadline.map(|d| {
-            let remaining = d.saturating_duration_since(Instant::now());
-            Instant::now() + remaining / (modes.len() - index) as u32
-        });
-        println!("stress: real-process kill -9 mode={} seed={seed}", mode.as_str());
-        match kill_cycles(seed, mode, cycles_per_mode, mode_deadline, options.directory.as_deref()) {
-            Ok(report) => println!(
-                "stress: mode={} cycles={} operations={} acknowledged={} lost_acknowledged=0 non_prefix=0 ok",
-                mode.as_str(),
-                report.cycles,
-                report.operations,
-                report.acknowledged
-            ),
-            Err(failure) => {
+    let runs = apis.len() * modes.len();
+    let mut started = 0usize;
+    for &api in &apis {
+        // A Python child pays for an interpreter start per cycle: the short run does
+        // fewer of its cycles.
+        let cycles_per_mode = match (options.cycles, deadline, options.short, api) {
+            (Some(n), _, _, _) => n,
+            (None, Some(_), _, _) => u64::MAX,
+            (None, None, true, Api::Python) => 20,
+            (None, None, _, _) => 40,
+        };
+        let program = match child_program(api, options) {
+            Ok(program) => program,
+            Err(message) => {
+                eprintln!("stress: FAILED api={}: {message}", api.name());
                 failed = true;
-                eprintln!("stress: FAILED mode={} seed={seed}: {failure}", mode.as_str());
-                eprintln!(
-                    "stress: replay with: cargo run --release -p stress -- --seed {seed} --mode {} --cycles {}",
+                started += modes.len();
+                continue;
+            }
+        };
+        for (index, &mode) in modes.iter().enumerate() {
+            let seed = options.seed.wrapping_add(index as u64);
+            let mode_deadline = deadline.map(|d| {
+                let remaining = d.saturating_duration_since(Instant::now());
+                Instant::now() + remaining / (runs - started) as u32
+            });
+            started += 1;
+            println!("stress: real-process kill -9 api={} mode={} seed={seed}", api.name(), mode.as_str());
+            match kill_cycles(&program, seed, mode, cycles_per_mode, mode_deadline, options.directory.as_deref()) {
+                Ok(report) => println!(
+                    "stress: api={} mode={} cycles={} operations={} acknowledged={} compactions={} lost_acknowledged=0 non_prefix=0 ok",
+                    api.name(),
                     mode.as_str(),
-                    cycles_per_mode.min(1_000_000)
-                );
+                    report.cycles,
+                    report.operations,
+                    report.acknowledged,
+                    report.compactions
+                ),
+                Err(failure) => {
+                    failed = true;
+                    eprintln!("stress: FAILED api={} mode={} seed={seed}: {failure}", api.name(), mode.as_str());
+                    let python = match api {
+                        Api::Rust => String::new(),
+                        Api::Python => format!(" --python {}", program.program.display()),
+                    };
+                    eprintln!(
+                        "stress: replay with: cargo run --release -p stress -- --harness kill --api {}{python} --seed {seed} --mode {} --cycles {}",
+                        api.name(),
+                        mode.as_str(),
+                        cycles_per_mode.min(1_000_000)
+                    );
+                }
             }
         }
     }
@@ -396,27 +519,36 @@ struct Report {
     cycles: u64,
     operations: u64,
     acknowledged: u64,
+    /// Compactions the children attempted (acknowledged or killed during).
+    compactions: u64,
 }
 
 /// Runs kill cycles on one directory, which carries over from cycle to cycle so that
 /// each recovery starts from what the previous crash left.
-fn kill_cycles(seed: u64, mode: Durability, cycles: u64, deadline: Option<Instant>, base: Option<&Path>) -> Result<Report, String> {
+fn kill_cycles(
+    program: &ChildProgram,
+    seed: u64,
+    mode: Durability,
+    cycles: u64,
+    deadline: Option<Instant>,
+    base: Option<&Path>,
+) -> Result<Report, String> {
     let directory = base
         .map(Path::to_path_buf)
         .unwrap_or_else(|| std::env::temp_dir().join(format!("stratadb-stress-{}-{seed}", std::process::id())));
     let _ = std::fs::remove_dir_all(&directory);
-    let executable = std::env::current_exe().map_err(|e| format!("cannot find the harness binary: {e}"))?;
     let mut rng = Rng::new(seed);
     let mut model = Model::default();
-    let mut report = Report { cycles: 0, operations: 0, acknowledged: 0 };
+    let mut report = Report { cycles: 0, operations: 0, acknowledged: 0, compactions: 0 };
     for cycle in 0..cycles {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         let child_seed = rng.next_u64();
         let start = model.operations_applied();
-        let mut child = Command::new(&executable)
-            .args(["--child", &directory.display().to_string(), &child_seed.to_string(), mode.as_str(), &start.to_string()])
+        let mut child = Command::new(&program.program)
+            .args(&program.leading)
+            .args([&directory.display().to_string(), &child_seed.to_string(), mode.as_str(), &start.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -430,6 +562,9 @@ fn kill_cycles(seed: u64, mode: Durability, cycles: u64, deadline: Option<Instan
         let mut acknowledged_commits = 0u64;
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
+        // Whether the parent chose the moment to kill (else the child's output ended:
+        // it died on its own).
+        let mut killed_by_choice = false;
         loop {
             line.clear();
             match reader.read_line(&mut line) {
@@ -448,9 +583,11 @@ fn kill_cycles(seed: u64, mode: Durability, cycles: u64, deadline: Option<Instan
                     if rng.below(2) == 0 {
                         std::thread::sleep(Duration::from_micros(rng.below(2000)));
                     }
+                    killed_by_choice = true;
                     break;
                 }
             } else if text == "ready" && kill_after == 0 {
+                killed_by_choice = true;
                 break;
             }
         }
@@ -466,7 +603,25 @@ fn kill_cycles(seed: u64, mode: Durability, cycles: u64, deadline: Option<Instan
                 acknowledged_commits += 1;
             }
         }
-        let _ = child.wait();
+        let status = child.wait().map_err(|e| format!("cycle {cycle}: cannot wait for the child: {e}"))?;
+        if !killed_by_choice {
+            return Err(format!("cycle {cycle}: the child ended on its own ({status}) after {acknowledged} acknowledgements; see its stderr above"));
+        }
+        // The child's operations must be the seeded workload's (for the Python child,
+        // this checks its generator against workload.rs).
+        let mut generator = Rng::new(child_seed);
+        for (offset, operation) in intents.iter().enumerate() {
+            let expected = workload::next_operation(&mut generator, start + offset as u64);
+            if *operation != expected {
+                return Err(format!(
+                    "cycle {cycle}: the child ran {:?} as operation {}, the workload has {:?}",
+                    operation.render(),
+                    start + offset as u64,
+                    expected.render()
+                ));
+            }
+        }
+        report.compactions += intents.iter().filter(|op| matches!(op, Operation::Compact)).count() as u64;
         report.cycles += 1;
         report.acknowledged += acknowledged_commits;
 
