@@ -9,12 +9,13 @@
 //! the newest commit the log accepted; versions are never reused; nothing is published
 //! that the log refused.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+// The writer lock, the published state (`ArcSwap`, a loom stand-in under `--cfg loom`)
+// and the flags of the commit and close paths: loom-checked by tests/loom.rs.
+use crate::sync::{ArcSwap, AtomicBool, AtomicUsize, Mutex, ThreadBuilder};
 
 use crate::commit::{apply, Commit, CommitBody, CommitLog, MemoryLog};
 use crate::durability::Durable;
@@ -244,7 +245,7 @@ impl Engine {
             return;
         }
         let Some(engine) = self.this.upgrade() else { return };
-        let spawned = std::thread::Builder::new().name("stratadb-compactor".into()).spawn(move || {
+        let spawned = ThreadBuilder::new().name("stratadb-compactor".into()).spawn(move || {
             // A failed background compaction leaves the log as it was; a failing disk
             // shows up as a poisoned log on the next write.
             let _ = engine.compact();

@@ -25,6 +25,7 @@ pub mod model;
 pub mod retention;
 pub mod session;
 pub mod storage;
+pub(crate) mod sync;
 pub mod time_travel;
 pub mod value;
 pub mod vector_index;

@@ -16,18 +16,20 @@
 //!   reopened (recovery then decides from what is on disk).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+// `log_bytes` and `fsyncs` only report; they take no part in any protocol.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use wal_format::{RecordType, SegmentEncoder, SegmentHeader};
 
 use crate::commit::{Commit, CommitLog};
 use crate::engine::Durability;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, StorageFile};
+// Every lock, condition variable, flag and thread of the protocols below: loom-checked
+// in `--cfg loom` builds (tests/loom.rs).
+use crate::sync::{AtomicBool, Condvar, JoinHandle, Mutex, MutexGuard, ThreadBuilder};
 
 /// How often the `"standard"` mode flusher fsyncs, at the latest.
 pub const FLUSH_INTERVAL_MS: u64 = 100;
@@ -147,7 +149,7 @@ impl LogWriter {
         });
         let flusher = (durability == Durability::Standard).then(|| {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+            ThreadBuilder::new()
                 .name("stratadb-flusher".into())
                 .spawn(move || shared.run_flusher())
                 .ok()
@@ -313,7 +315,7 @@ impl Shared {
         result
     }
 
-    fn wait_in_group(&self, sync: &mut parking_lot::MutexGuard<'_, SyncState>, version: u64) -> Result<()> {
+    fn wait_in_group(&self, sync: &mut MutexGuard<'_, SyncState>, version: u64) -> Result<()> {
         loop {
             if sync.durable_version >= version {
                 return Ok(());
@@ -329,7 +331,7 @@ impl Shared {
             self.gather_group(sync);
             sync.peak_waiting = sync.waiting;
             let started = Instant::now();
-            let result = parking_lot::MutexGuard::unlocked(sync, || self.sync_now());
+            let result = MutexGuard::unlocked(sync, || self.sync_now());
             sync.syncing = false;
             sync.last_group = sync.peak_waiting;
             sync.last_fsync = started.elapsed();
@@ -342,7 +344,7 @@ impl Shared {
     /// likely on their way back with their next commits; wait (at most half an fsync,
     /// at most 2 ms) until as many have been written, so that one fsync serves them
     /// all. A lone writer never waits.
-    fn gather_group(&self, sync: &mut parking_lot::MutexGuard<'_, SyncState>) {
+    fn gather_group(&self, sync: &mut MutexGuard<'_, SyncState>) {
         if sync.last_group <= 1 {
             return;
         }
