@@ -4,6 +4,8 @@
 #   make demo    install the package and run the demo on a real database directory
 #   make test    install the test dependencies and run cargo test, pytest and the
 #                short stress run
+#   make loom    the loom models of the commit path (tests/loom.rs, docs/testing.md "Loom");
+#                not part of `make test`: its first build takes a few minutes
 #   make bench-engine   engine-level durability benchmarks (reopen, replay, size,
 #                       always-mode commit rates); prints a markdown table
 #   make bench   the benchmark suite against the published stratadb==0.6.0 (bench/README.md):
@@ -15,7 +17,7 @@ PY := $(VENV)/bin/python
 # cargo and maturin share one target directory, so the engine is built once per profile.
 export CARGO_TARGET_DIR := $(CURDIR)/target
 
-.PHONY: demo test install check-tools rust-test python-test stress-short bench-engine bench clean
+.PHONY: demo test install check-tools rust-test python-test stress-short loom bench-engine bench clean
 
 check-tools:
 	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is required: https://rustup.rs"; exit 1; }
@@ -43,6 +45,10 @@ stress-short: check-tools
 	cargo run --quiet --release -p stress -- --short --api all --python $(PY)
 
 test: rust-test python-test stress-short
+
+# --cfg loom changes every crate's build, so it gets its own target directory.
+loom: check-tools
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CURDIR)/target/loom cargo test --quiet --release -p stratadb --test loom -- --test-threads=1 --nocapture
 
 bench-engine: check-tools
 	cargo run --quiet --release -p engine-bench
