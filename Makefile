@@ -2,10 +2,10 @@
 # files into ./.venv; the Rust toolchain is the machine's (cargo must be on PATH).
 #
 #   make demo    install the package and run the demo on a real database directory
-#   make test    install the test dependencies and run cargo test, pytest and the
-#                short stress run
-#   make loom    the loom models of the commit path (tests/loom.rs, docs/testing.md "Loom");
-#                not part of `make test`: its first build takes a few minutes
+#   make test    install the test dependencies and run cargo test, pytest, the short
+#                stress run and the loom models
+#   make loom    the loom models of the commit path alone (tests/loom.rs, docs/testing.md
+#                "Loom"); its first build takes a few minutes
 #   make bench-engine   engine-level durability benchmarks (reopen, replay, size,
 #                       always-mode commit rates); prints a markdown table
 #   make bench   the benchmark suite against the published stratadb==0.6.0 (bench/README.md):
@@ -44,7 +44,7 @@ python-test: install
 stress-short: check-tools
 	cargo run --quiet --release -p stress -- --short --api all --python $(PY)
 
-test: rust-test python-test stress-short
+test: rust-test python-test stress-short loom
 
 # --cfg loom changes every crate's build, so it gets its own target directory.
 loom: check-tools
