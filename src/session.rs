@@ -29,10 +29,10 @@ use crate::engine::{now_micros, Engine};
 use crate::error::{Error, Result};
 use crate::json_path::{self, JsonPath};
 use crate::keys::{check_key, check_name};
-use crate::limits::{SEARCH_K_MAX, VECTOR_BATCH_MAX, VECTOR_DIMENSION_MAX};
+use crate::limits::{VECTOR_BATCH_MAX, VECTOR_DIMENSION_MAX};
 use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, Versioned, DEFAULT};
 use crate::value::Value;
-use crate::vector_index::{check_embedding, Filter, Metric, SearchHit};
+use crate::vector_index::{check_embedding, check_search, Filter, Metric, SearchHit};
 
 /// One page of a key listing. `cursor` is set only when more keys follow.
 #[derive(Debug, Clone, PartialEq)]
@@ -886,11 +886,7 @@ impl Session {
         metric: Option<&str>,
         filter: Option<&Filter>,
     ) -> Result<Vec<SearchHit>> {
-        check_name("collection", collection)?;
-        if k > SEARCH_K_MAX {
-            return Err(Error::validation(format!("k = {k} is larger than the limit of {SEARCH_K_MAX}")));
-        }
-        let metric = metric.map(Metric::parse).transpose()?;
+        let metric = check_search(collection, k, metric)?;
         let view = self.view()?;
         self.track(|space| RecordKey::CollectionContents(space.clone(), Name::from(collection)));
         let target = view.collection(collection)?;

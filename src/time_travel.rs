@@ -19,11 +19,10 @@ use imbl::OrdMap;
 use crate::error::{Error, Result};
 use crate::json_path::{self, JsonPath};
 use crate::keys::{check_key, check_name};
-use crate::limits::SEARCH_K_MAX;
 use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, EventLog, Name, SpaceState, Versioned, DEFAULT};
 use crate::session::{list_live, Page, VectorRecord};
 use crate::value::Value;
-use crate::vector_index::{check_embedding, Filter, Metric, SearchHit, VectorIndex};
+use crate::vector_index::{check_embedding, check_search, Filter, SearchHit, VectorIndex};
 
 /// A read-only view of one branch and space as of a past point.
 pub struct PastView {
@@ -179,11 +178,7 @@ impl PastView {
         metric: Option<&str>,
         filter: Option<&Filter>,
     ) -> Result<Vec<SearchHit>> {
-        check_name("collection", collection)?;
-        if k > SEARCH_K_MAX {
-            return Err(Error::validation(format!("k = {k} is larger than the limit of {SEARCH_K_MAX}")));
-        }
-        let metric = metric.map(Metric::parse).transpose()?;
+        let metric = check_search(collection, k, metric)?;
         let target = self.collection(collection)?;
         check_embedding(collection, target.dimension, query)?;
         let metric = metric.unwrap_or(target.metric);

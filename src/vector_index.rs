@@ -115,6 +115,18 @@ pub fn check_dimension(dimension: usize) -> Result<()> {
 /// Validates a raw embedding for a collection: its length must equal the collection's
 /// dimension (else a constraint error) and every element must be finite (else a
 /// validation error naming the first bad index).
+/// Checks the arguments of a search that need no collection: the collection's name,
+/// `k` against [`SEARCH_K_MAX`](crate::limits::SEARCH_K_MAX), and the metric override
+/// (parsed).
+pub fn check_search(collection: &str, k: usize, metric: Option<&str>) -> Result<Option<Metric>> {
+    crate::keys::check_name("collection", collection)?;
+    let limit = crate::limits::SEARCH_K_MAX;
+    if k > limit {
+        return Err(Error::validation(format!("k = {k} is larger than the limit of {limit}")));
+    }
+    metric.map(Metric::parse).transpose()
+}
+
 pub fn check_embedding(collection: &str, dimension: usize, embedding: &[f32]) -> Result<()> {
     if embedding.len() != dimension {
         return Err(Error::constraint(format!(
