@@ -240,14 +240,6 @@ impl Session {
             }
             storage.create_dir_all(path).map_err(|e| log_writer::io_error("create the database directory", path, e))?;
         }
-        if !options.read_only {
-            // Also when the directory exists: a process that created it may have died
-            // before this fsync, leaving the entry only in the OS's cache, and commits
-            // acknowledged in it would vanish with it on a power loss.
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                storage.sync_directory(parent).map_err(|e| log_writer::io_error("fsync", parent, e))?;
-            }
-        }
         if !storage.is_directory(path) {
             return Err(Error::io(format!("{} is not a directory, so it cannot hold a database", path.display())));
         }
@@ -293,6 +285,15 @@ impl Session {
 fn open_engine(directory: &Path, options: &OpenOptions) -> Result<Arc<Engine>> {
     let storage = Arc::clone(&options.storage);
     let read_only = options.read_only;
+    if !read_only {
+        // Also when the directory exists: a process that created it may have died
+        // before this fsync, leaving the entry only in the OS's cache, and commits
+        // acknowledged in it would vanish with it on a power loss. (A second handle on
+        // an engine already open here needs none: the first open did it.)
+        if let Some(parent) = directory.parent().filter(|p| !p.as_os_str().is_empty()) {
+            storage.sync_directory(parent).map_err(|e| log_writer::io_error("fsync", parent, e))?;
+        }
+    }
     let lock = if read_only {
         None
     } else {

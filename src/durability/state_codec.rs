@@ -473,18 +473,26 @@ impl StateBuilder {
         Ok(())
     }
 
+    /// The checks a new space or collection record passes: its name, its versions, and
+    /// that its parent does not hold one of that name already.
+    fn check_entry(&self, kind: &str, name: &str, versions: [u64; 2], duplicate: bool) -> Result<()> {
+        self.content(|| check_name(kind, name))?;
+        for version in versions {
+            self.check_version(version, &format!("{kind} '{name}'"))?;
+        }
+        if duplicate {
+            return Err(Error::io(format!("{kind} '{name}' appears twice")));
+        }
+        Ok(())
+    }
+
     fn start_space(&mut self, name: String, created_version: u64, created_at: u64, updated_version: u64) -> Result<()> {
         if self.branch.is_none() {
             return Err(order_error("a space outside any branch"));
         }
         self.finish_space();
-        self.content(|| check_name("space", &name))?;
-        for version in [created_version, updated_version] {
-            self.check_version(version, &format!("space '{name}'"))?;
-        }
-        if self.branch.as_ref().is_some_and(|(_, branch)| branch.spaces.contains_key(name.as_str())) {
-            return Err(Error::io(format!("space '{name}' appears twice")));
-        }
+        let duplicate = self.branch.as_ref().is_some_and(|(_, branch)| branch.spaces.contains_key(name.as_str()));
+        self.check_entry("space", &name, [created_version, updated_version], duplicate)?;
         self.space =
             Some((Name::from(name.as_str()), SpaceState { created_version, created_at, updated_version, ..SpaceState::default() }));
         Ok(())
@@ -503,13 +511,8 @@ impl StateBuilder {
             return Err(order_error("a collection outside any space"));
         }
         self.finish_collection();
-        self.content(|| check_name("collection", &name))?;
-        for version in [created_version, updated_version] {
-            self.check_version(version, &format!("collection '{name}'"))?;
-        }
-        if self.space.as_ref().is_some_and(|(_, space)| space.collections.contains_key(name.as_str())) {
-            return Err(Error::io(format!("collection '{name}' appears twice")));
-        }
+        let duplicate = self.space.as_ref().is_some_and(|(_, space)| space.collections.contains_key(name.as_str()));
+        self.check_entry("collection", &name, [created_version, updated_version], duplicate)?;
         let dimension = dimension as usize;
         if dimension == 0 || dimension > crate::limits::VECTOR_DIMENSION_MAX {
             return Err(Error::io(format!("collection '{name}' has an invalid dimension {dimension}")));
