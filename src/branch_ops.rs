@@ -22,7 +22,7 @@ use imbl::OrdMap;
 use crate::commit::Mutation;
 use crate::error::{Error, Result};
 use crate::model::{BranchState, Chain, Collection, EventOrigin, Name, SpaceState};
-use crate::value::Value;
+use crate::packed::Packed;
 
 /// One record named in a diff or a merge report.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -339,7 +339,7 @@ fn decide<T: PartialEq>(
     }
 }
 
-fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Value>) -> Mutation {
+fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Packed>) -> Mutation {
     let (space, key) = (space.to_owned(), key.to_string());
     match (primitive, value) {
         ("kv", Some(value)) => Mutation::KvPut { space, key, value },
@@ -351,7 +351,7 @@ fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Value>
     }
 }
 
-type ValueMap = OrdMap<Name, Chain<Value>>;
+type ValueMap = OrdMap<Name, Chain<Packed>>;
 
 fn value_maps<'a>(a: &'a SpaceState, b: &'a SpaceState) -> [(&'static str, &'a ValueMap, &'a ValueMap); 3] {
     [("kv", &a.kv, &b.kv), ("state", &a.cells, &b.cells), ("json", &a.documents, &b.documents)]

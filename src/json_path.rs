@@ -32,6 +32,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::limits::JSON_PATH_BYTES_MAX;
+use crate::packed::{Item, Packed};
 use crate::value::{Object, Value};
 
 /// One step of a path.
@@ -438,6 +439,36 @@ pub fn get<'a>(document: &'a Value, path: &JsonPath) -> Option<&'a Value> {
         };
     }
     Some(cursor)
+}
+
+/// Like [`get`], on a document kept packed: walks the encoded bytes and copies out only
+/// the value found. A member named twice (only a hostile file can say so) resolves to
+/// the later one, as decoding the document would.
+pub fn get_packed(document: &Packed, path: &JsonPath) -> Option<Packed> {
+    let mut start = 0;
+    for segment in &path.segments {
+        let mut reader = document.reader_at(start);
+        start = match (segment, reader.item()?) {
+            (Segment::Member(name), Item::Object(count)) => {
+                let mut found = None;
+                for _ in 0..count {
+                    if reader.key()? == name {
+                        found = Some(reader.position());
+                    }
+                    reader.skip()?;
+                }
+                found?
+            }
+            (Segment::Index(index), Item::Array(count)) => {
+                for _ in 0..resolve_index(*index, count)? {
+                    reader.skip()?;
+                }
+                reader.position()
+            }
+            _ => return None,
+        };
+    }
+    Some(document.nested(start))
 }
 
 /// Like [`get`], but mutable.

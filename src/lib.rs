@@ -10,7 +10,7 @@
 //! - [`branch_ops`]: diff and three-way merge; [`bundle`]: branch export and import.
 //! - [`time_travel`]: reads as of a past version; [`retention`]: how much history is kept.
 //! - [`json_path`], [`vector_index`]: the document path language and vector search.
-//! - [`value`], [`keys`], [`limits`], [`error`]: values, key rules, limits, errors.
+//! - [`value`], [`packed`] (values kept encoded), [`keys`], [`limits`], [`error`]: values, key rules, limits, errors.
 
 pub mod branch_ops;
 pub mod bundle;
@@ -22,6 +22,7 @@ pub mod json_path;
 pub mod keys;
 pub mod limits;
 pub mod model;
+pub mod packed;
 pub mod retention;
 pub mod session;
 pub mod storage;
@@ -34,4 +35,5 @@ pub use durability::OpenOptions;
 pub use engine::{Durability, Engine};
 pub use error::{Error, ErrorKind, Result};
 pub use session::Session;
+pub use packed::Packed;
 pub use value::{Object, Value};

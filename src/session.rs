@@ -31,6 +31,7 @@ use crate::json_path::{self, JsonPath};
 use crate::keys::{check_key, check_name};
 use crate::limits::{VECTOR_BATCH_MAX, VECTOR_DIMENSION_MAX};
 use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, Versioned, DEFAULT};
+use crate::packed::{IntoPacked, Packed};
 use crate::value::Value;
 use crate::vector_index::{check_embedding, check_search, Filter, Metric, SearchHit};
 
@@ -143,7 +144,7 @@ enum MapKind {
 }
 
 impl MapKind {
-    fn of(self, space: &SpaceState) -> &imbl::OrdMap<Name, Chain<Value>> {
+    fn of(self, space: &SpaceState) -> &imbl::OrdMap<Name, Chain<Packed>> {
         match self {
             MapKind::Kv => &space.kv,
             MapKind::Cell => &space.cells,
@@ -162,7 +163,7 @@ impl MapKind {
 impl RecordKey {
     /// The newest version of the record in `branch`, or `None` if it does not exist.
     fn version_in(&self, branch: &BranchState) -> Option<u64> {
-        let head = |chain: Option<&Chain<Value>>| chain.map(|c| c.head().version());
+        let head = |chain: Option<&Chain<Packed>>| chain.map(|c| c.head().version());
         match self {
             RecordKey::Kv(space, key) => head(branch.space(space)?.kv.get(key)),
             RecordKey::Cell(space, key) => head(branch.space(space)?.cells.get(key)),
@@ -182,7 +183,7 @@ impl RecordKey {
                 use std::ops::Bound;
                 let map = kind.of(branch.space(space)?);
                 map.range::<_, str>((Bound::Included(prefix.as_ref()), Bound::Unbounded))
-                    .take_while(|(key, _)| key.starts_with(prefix.as_ref()))
+                    .take_while(|(key, _)| key.starts_with(prefix.as_str()))
                     .map(|(_, chain)| chain.head().version())
                     .max()
             }
@@ -293,7 +294,7 @@ impl WriteTarget<'_> {
     fn space(&self) -> Option<&SpaceState> {
         self.branch.space(self.space)
     }
-    fn live(&self, kind: MapKind, key: &str) -> Option<&Chain<Value>> {
+    fn live(&self, kind: MapKind, key: &str) -> Option<&Chain<Packed>> {
         let record = match kind {
             MapKind::Kv => RecordKey::Kv(self.space.clone(), Name::from(key)),
             MapKind::Cell => RecordKey::Cell(self.space.clone(), Name::from(key)),
@@ -483,14 +484,14 @@ impl Session {
 
     // ----- KV ---------------------------------------------------------------------
 
-    pub fn kv_put(&self, key: &str, value: Value) -> Result<u64> {
+    pub fn kv_put(&self, key: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("key", key)?;
-        value.check("value")?;
+        let value = value.into_packed("value")?;
         self.write_one(|target| Ok(vec![Mutation::KvPut { space: target.space.to_string(), key: key.to_owned(), value }]))
     }
 
     /// The newest live version of `key`, or `None` if absent or deleted.
-    pub fn kv_get(&self, key: &str) -> Result<Option<Versioned<Value>>> {
+    pub fn kv_get(&self, key: &str) -> Result<Option<Versioned<Packed>>> {
         check_key("key", key)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
@@ -532,7 +533,7 @@ impl Session {
     }
 
     /// Every version of `key`, newest first, deletes included; `None` if it never existed.
-    pub fn kv_history(&self, key: &str) -> Result<Option<Vec<Versioned<Value>>>> {
+    pub fn kv_history(&self, key: &str) -> Result<Option<Vec<Versioned<Packed>>>> {
         check_key("key", key)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Kv(space.clone(), Name::from(key)));
@@ -541,13 +542,13 @@ impl Session {
 
     // ----- state cells -------------------------------------------------------------
 
-    pub fn state_set(&self, cell: &str, value: Value) -> Result<u64> {
+    pub fn state_set(&self, cell: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("cell", cell)?;
-        value.check("value")?;
+        let value = value.into_packed("value")?;
         self.write_one(|target| Ok(vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }]))
     }
 
-    pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Value>>> {
+    pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Packed>>> {
         check_key("cell", cell)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
@@ -555,9 +556,9 @@ impl Session {
     }
 
     /// Creates the cell only if it does not exist. Returns its current version either way.
-    pub fn state_init(&self, cell: &str, value: Value) -> Result<u64> {
+    pub fn state_init(&self, cell: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("cell", cell)?;
-        value.check("value")?;
+        let value = value.into_packed("value")?;
         let (version, existing) = self.write(|target| {
             match target.live(MapKind::Cell, cell) {
                 Some(chain) => Ok((Vec::new(), Some(chain.head().version()))),
@@ -569,9 +570,9 @@ impl Session {
 
     /// Sets the cell iff its current version equals `expected_version` (with `None`: iff
     /// the cell does not exist). Returns the new version, or `None` on a mismatch.
-    pub fn state_cas(&self, cell: &str, value: Value, expected_version: Option<u64>) -> Result<Option<u64>> {
+    pub fn state_cas(&self, cell: &str, value: impl IntoPacked, expected_version: Option<u64>) -> Result<Option<u64>> {
         check_key("cell", cell)?;
-        value.check("value")?;
+        let value = value.into_packed("value")?;
         let (version, ()) = self.write(|target| {
             let current = target.live(MapKind::Cell, cell).map(|c| c.head().version());
             if current != expected_version {
@@ -582,7 +583,7 @@ impl Session {
         Ok(version)
     }
 
-    pub fn state_history(&self, cell: &str) -> Result<Option<Vec<Versioned<Value>>>> {
+    pub fn state_history(&self, cell: &str) -> Result<Option<Vec<Versioned<Packed>>>> {
         check_key("cell", cell)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Cell(space.clone(), Name::from(cell)));
@@ -669,21 +670,20 @@ impl Session {
         let path = JsonPath::parse(path)?;
         value.check("value")?;
         self.write_one(|target| {
-            let current = target.live(MapKind::Document, key).and_then(|c| c.live()).cloned();
-            let document = json_path::set(current, &path, value)?;
-            document.check("document")?;
+            let current = target.live(MapKind::Document, key).and_then(|c| c.live()).map(Packed::to_value);
+            let document = Packed::checked(&json_path::set(current, &path, value)?, "document")?;
             Ok(vec![Mutation::DocumentPut { space: target.space.to_string(), key: key.to_owned(), document }])
         })
     }
 
     /// The value at `path` in the document, or `None` if the document or path is missing.
-    pub fn json_get(&self, key: &str, path: &str) -> Result<Option<Value>> {
+    pub fn json_get(&self, key: &str, path: &str) -> Result<Option<Packed>> {
         check_key("document key", key)?;
         let path = JsonPath::parse(path)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         let document = view.space()?.and_then(|s| s.documents.get(key)).and_then(|c| c.live());
-        Ok(document.and_then(|d| json_path::get(d, &path)).cloned())
+        Ok(document.and_then(|d| json_path::get_packed(d, &path)))
     }
 
     /// Deletes the document (`$`) or the member/element at `path`. Returns the version
@@ -699,23 +699,24 @@ impl Session {
             if path.is_root() {
                 return Ok((vec![Mutation::DocumentDelete { space, key: key.to_owned() }], ()));
             }
-            let mut document = chain.live().cloned().unwrap_or_default();
+            let mut document = chain.live().map(Packed::to_value).unwrap_or_default();
             if !json_path::delete(&mut document, &path)? {
                 return Ok((Vec::new(), ()));
             }
+            let document = Packed::from_value(&document);
             Ok((vec![Mutation::DocumentPut { space, key: key.to_owned(), document }], ()))
         })?;
         Ok(version.unwrap_or(0))
     }
 
-    pub fn json_history(&self, key: &str) -> Result<Option<Vec<Versioned<Value>>>> {
+    pub fn json_history(&self, key: &str) -> Result<Option<Vec<Versioned<Packed>>>> {
         check_key("document key", key)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
         Ok(history(view.space()?.and_then(|s| s.documents.get(key))))
     }
 
-    pub fn json_get_versioned(&self, key: &str) -> Result<Option<Versioned<Value>>> {
+    pub fn json_get_versioned(&self, key: &str) -> Result<Option<Versioned<Packed>>> {
         check_key("document key", key)?;
         let view = self.view()?;
         self.track(|space| RecordKey::Document(space.clone(), Name::from(key)));
@@ -980,7 +981,7 @@ impl Session {
         if name == DEFAULT {
             return Err(Error::constraint("the 'default' branch cannot be deleted"));
         }
-        if self.current_names().0.as_ref() == name {
+        if self.current_names().0.as_str() == name {
             return Err(Error::constraint(format!(
                 "branch '{name}' is the current branch; switch to another branch before deleting it"
             )));
@@ -1030,7 +1031,7 @@ impl Session {
         check_name("branch", source)?;
         let strategy = MergeStrategy::parse(strategy)?;
         let (target, _) = self.current_names();
-        if target.as_ref() == source {
+        if target.as_str() == source {
             return Err(Error::constraint(format!("cannot merge branch '{source}' into itself")));
         }
         let (_, report) = self.branch_operation(|state| {
@@ -1123,7 +1124,7 @@ impl Session {
             Ok((vec![Mutation::SpaceDelete { space: name.to_owned() }], ()))
         })?;
         let mut context = self.context.lock();
-        if context.space.as_ref() == name {
+        if context.space.as_str() == name {
             context.space = Name::from(DEFAULT);
         }
         Ok(())
@@ -1337,11 +1338,11 @@ fn check_conflicts(transaction: &Transaction, latest: &DbState) -> Result<()> {
     Err(Error::conflict(format!("transaction conflict: changed by another commit since begin: {}", changed.join(", "))))
 }
 
-fn live_head(chain: Option<&Chain<Value>>) -> Option<Versioned<Value>> {
+fn live_head(chain: Option<&Chain<Packed>>) -> Option<Versioned<Packed>> {
     chain.map(Chain::head).filter(|head| !head.is_tombstone()).cloned()
 }
 
-fn history(chain: Option<&Chain<Value>>) -> Option<Vec<Versioned<Value>>> {
+fn history(chain: Option<&Chain<Packed>>) -> Option<Vec<Versioned<Packed>>> {
     chain.map(|c| c.iter().cloned().collect())
 }
 

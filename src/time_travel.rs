@@ -21,7 +21,7 @@ use crate::json_path::{self, JsonPath};
 use crate::keys::{check_key, check_name};
 use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, EventLog, Name, SpaceState, Versioned, DEFAULT};
 use crate::session::{list_live, Page, VectorRecord};
-use crate::value::Value;
+use crate::packed::Packed;
 use crate::vector_index::{check_embedding, check_search, Filter, SearchHit, VectorIndex};
 
 /// A read-only view of one branch and space as of a past point.
@@ -85,7 +85,7 @@ impl PastView {
         chain.and_then(|c| c.visible(self.at)).filter(|node| !node.is_tombstone())
     }
 
-    pub fn kv_get(&self, key: &str) -> Result<Option<Versioned<Value>>> {
+    pub fn kv_get(&self, key: &str) -> Result<Option<Versioned<Packed>>> {
         check_key("key", key)?;
         Ok(self.visible(self.space().and_then(|s| s.kv.get(key))).cloned())
     }
@@ -94,7 +94,7 @@ impl PastView {
         Ok(self.list(|s| &s.kv, prefix, cursor, limit.unwrap_or(usize::MAX)))
     }
 
-    pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Value>>> {
+    pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Packed>>> {
         check_key("cell", cell)?;
         Ok(self.visible(self.space().and_then(|s| s.cells.get(cell))).cloned())
     }
@@ -103,11 +103,11 @@ impl PastView {
         Ok(self.list(|s| &s.cells, prefix, None, usize::MAX).keys)
     }
 
-    pub fn json_get(&self, key: &str, path: &str) -> Result<Option<Value>> {
+    pub fn json_get(&self, key: &str, path: &str) -> Result<Option<Packed>> {
         check_key("document key", key)?;
         let path = JsonPath::parse(path)?;
         let document = self.visible(self.space().and_then(|s| s.documents.get(key))).and_then(|n| n.value());
-        Ok(document.and_then(|d| json_path::get(d, &path)).cloned())
+        Ok(document.and_then(|d| json_path::get_packed(d, &path)))
     }
 
     pub fn json_list(&self, limit: usize, prefix: Option<&str>, cursor: Option<&str>) -> Result<Page> {
@@ -116,7 +116,7 @@ impl PastView {
 
     fn list(
         &self,
-        map: impl Fn(&SpaceState) -> &OrdMap<Name, Chain<Value>>,
+        map: impl Fn(&SpaceState) -> &OrdMap<Name, Chain<Packed>>,
         prefix: Option<&str>,
         cursor: Option<&str>,
         limit: usize,
@@ -267,7 +267,7 @@ pub(crate) fn branch_as_of(branch: &BranchState, at: AsOf) -> (BranchState, u64)
     let mut spaces = OrdMap::new();
     for (name, space) in branch.spaces.iter() {
         if !at.includes(space.created_version, space.created_at) {
-            if name.as_ref() == DEFAULT {
+            if name.as_str() == DEFAULT {
                 spaces.insert(name.clone(), SpaceState { ..SpaceState::default() });
             }
             continue;

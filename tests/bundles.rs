@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use stratadb::bundle::BundleMetadata;
 use stratadb::durability::state_codec::{self, ChainKind, StateRecord};
 use stratadb::model::AsOf;
-use stratadb::{ErrorKind, Object, OpenOptions, Session, Value};
+use stratadb::{ErrorKind, Object, OpenOptions, Packed, Session, Value};
 use wal_format::BundleHeader;
 
 struct TempDir(PathBuf);
@@ -110,8 +110,8 @@ fn describe(db: &Session) -> String {
     out
 }
 
-fn history(nodes: Option<Vec<stratadb::model::Versioned<Value>>>) -> Option<Vec<(u64, u64, Option<Value>)>> {
-    nodes.map(|nodes| nodes.iter().map(|n| (n.version(), n.timestamp(), n.value().cloned())).collect())
+fn history(nodes: Option<Vec<stratadb::model::Versioned<Packed>>>) -> Option<Vec<(u64, u64, Option<Value>)>> {
+    nodes.map(|nodes| nodes.iter().map(|n| (n.version(), n.timestamp(), n.value().map(Packed::to_value))).collect())
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn import_under_another_name_and_time_travel_on_the_imported_history() {
     target.branch_import(&bundle, Some("copy")).unwrap();
     target.set_branch("copy").unwrap();
     let past = target.at(AsOf::Version(first)).unwrap();
-    assert_eq!(past.kv_get("k").unwrap().unwrap().value(), Some(&Value::Int(1)));
+    assert_eq!(past.kv_get("k").unwrap().unwrap().value().map(Packed::to_value), Some(Value::Int(1)));
     assert_eq!(target.branch_import(&bundle, Some("bad name!")).unwrap_err().kind(), ErrorKind::Validation);
 }
 
@@ -288,6 +288,7 @@ fn space_record(name: &str) -> StateRecord {
 }
 
 fn chain(key: &str, versions: Vec<(u64, u64, Option<Value>)>) -> StateRecord {
+    let versions = versions.into_iter().map(|(v, t, value)| (v, t, value.as_ref().map(Packed::from_value))).collect();
     StateRecord::Chain { kind: ChainKind::Kv, key: key.into(), versions }
 }
 

@@ -35,7 +35,7 @@ use stratadb::durability::config::DEFAULT_CONFIG_TEXT;
 use stratadb::durability::RecoveryReport;
 use stratadb::model::{DbState, Versioned};
 use stratadb::storage::{DirectoryLock, FsStorage, Storage, StorageFile};
-use stratadb::{Durability, Error, ErrorKind, Object, OpenOptions, Session, Value};
+use stratadb::{Durability, Error, ErrorKind, Object, OpenOptions, Packed, Session, Value};
 use wal_format::{
     FrameOutcome, Manifest, RecordType, SegmentDecoder, SegmentEncoder, SegmentHeader, SegmentOpen, FRAME_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
@@ -126,8 +126,8 @@ fn object(members: &[(&str, Value)]) -> Value {
     Value::Object(members.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect::<Object>())
 }
 
-fn value_of(versioned: Option<Versioned<Value>>) -> Option<Value> {
-    versioned.and_then(|node| node.value().cloned())
+fn value_of(versioned: Option<Versioned<Packed>>) -> Option<Value> {
+    versioned.and_then(|node| node.value().map(Packed::to_value))
 }
 
 fn last_version(session: &Session) -> u64 {
@@ -431,7 +431,7 @@ fn dump(state: &DbState, timestamps: bool) -> Vec<String> {
                     let versions: Vec<String> = chain
                         .iter()
                         .map(|node| {
-                            let value = node.value().map_or_else(|| "<deleted>".to_owned(), exact);
+                            let value = node.value().map_or_else(|| "<deleted>".to_owned(), |v| exact(&v.to_value()));
                             format!("v{}{}={value}", node.version(), at(node.timestamp()))
                         })
                         .collect();
@@ -768,7 +768,7 @@ fn reopen_preserves_bytes_nan_floats_and_nested_objects_exactly() {
             assert_eq!(exact(&kv), exact(value), "kv {key} {when}");
             let cell = value_of(db.state_get(&key).unwrap()).unwrap();
             assert_eq!(exact(&cell), exact(value), "state {key} {when}");
-            let document = db.json_get(&key, "$.value").unwrap().unwrap();
+            let document = db.json_get(&key, "$.value").unwrap().map(|p| p.to_value()).unwrap();
             assert_eq!(exact(&document), exact(value), "json {key} {when}");
             let event = db.event_get(index as u64).unwrap().unwrap();
             assert_eq!(exact(&event.payload), exact(value), "event {index} {when}");
@@ -799,7 +799,7 @@ fn reopen_continues_the_version_counter_and_keeps_history_versions() {
     assert_eq!(fourth, 4);
     let db = reopen(db, &path);
     let history: Vec<(u64, Option<Value>)> =
-        db.kv_history("k").unwrap().unwrap().iter().map(|node| (node.version(), node.value().cloned())).collect();
+        db.kv_history("k").unwrap().unwrap().iter().map(|node| (node.version(), node.value().map(Packed::to_value))).collect();
     assert_eq!(history, vec![(4, Some(int(4))), (3, Some(int(3))), (2, Some(int(2))), (1, Some(int(1)))]);
     // A transaction is one version, before and after reopen.
     db.begin(false).unwrap();
@@ -1773,7 +1773,7 @@ fn recovery_refuses_a_checksummed_frame_that_does_not_decode_or_apply() {
                 timestamp: 1,
                 body: CommitBody::Write {
                     branch: "no-such-branch".to_owned(),
-                    mutations: vec![Mutation::KvPut { space: "default".to_owned(), key: "k".to_owned(), value: int(1) }],
+                    mutations: vec![Mutation::KvPut { space: "default".to_owned(), key: "k".to_owned(), value: Packed::from_value(&int(1)) }],
                 },
             })
             .unwrap(),

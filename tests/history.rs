@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use stratadb::model::AsOf;
 use stratadb::retention::Retention;
-use stratadb::{ErrorKind, OpenOptions, Session, Value};
+use stratadb::{ErrorKind, OpenOptions, Packed, Session, Value};
 
 struct TempDir(PathBuf);
 
@@ -40,7 +40,7 @@ fn int(value: i64) -> Value {
 }
 
 fn kv(db: &Session, key: &str, at: AsOf) -> Option<Value> {
-    db.at(at).unwrap().kv_get(key).unwrap().and_then(|node| node.value().cloned())
+    db.at(at).unwrap().kv_get(key).unwrap().and_then(|node| node.value().map(Packed::to_value))
 }
 
 /// Everything a past read can see of the current branch and space, in one comparable
@@ -56,7 +56,7 @@ fn picture(db: &Session, at: AsOf) -> String {
         out += &format!("cell {cell}={:?}\n", view.state_get(&cell).unwrap().and_then(|n| n.value().cloned()));
     }
     for key in view.json_list(usize::MAX, None, None).unwrap().keys {
-        out += &format!("doc {key}={:?}\n", view.json_get(&key, "$").unwrap());
+        out += &format!("doc {key}={:?}\n", view.json_get(&key, "$").unwrap().map(|p| p.to_value()));
     }
     let events = view.event_len().unwrap();
     out += &format!("events {events}\n");
@@ -172,7 +172,7 @@ fn a_past_view_keeps_answering_the_same_while_the_database_moves_on() {
     let view = db.at(AsOf::Version(v)).unwrap();
     db.kv_put("k", int(2)).unwrap();
     db.kv_put("new", int(3)).unwrap();
-    assert_eq!(view.kv_get("k").unwrap().unwrap().value(), Some(&int(1)));
+    assert_eq!(view.kv_get("k").unwrap().unwrap().value().map(Packed::to_value), Some(int(1)));
     assert_eq!(view.kv_list(None, None, None).unwrap().keys.len(), 1);
 }
 
@@ -218,8 +218,8 @@ fn fork_at_a_past_version_holds_that_past_and_merges_back_the_later_changes() {
     // Merging the source brings exactly the changes made after the point.
     let merged = db.merge_branches("default", "strict").unwrap();
     assert!(merged.conflicts.is_empty());
-    assert_eq!(db.kv_get("changed").unwrap().unwrap().value(), Some(&int(2)));
-    assert_eq!(db.kv_get("later").unwrap().unwrap().value(), Some(&int(3)));
+    assert_eq!(db.kv_get("changed").unwrap().unwrap().value().map(Packed::to_value), Some(int(2)));
+    assert_eq!(db.kv_get("later").unwrap().unwrap().value().map(Packed::to_value), Some(int(3)));
     assert_eq!(db.event_len().unwrap(), 3);
     assert!(db.list_spaces().unwrap().contains(&"later-space".to_owned()));
     let info = db.branch_get("past").unwrap().unwrap();
@@ -270,8 +270,8 @@ fn retention_keep_versions_keeps_the_newest_and_refuses_what_it_removed() {
     let history: Vec<u64> = db.kv_history("hot").unwrap().unwrap().iter().map(|n| n.version()).collect();
     assert_eq!(history, vec![versions[4], versions[3]]);
     // The present is untouched.
-    assert_eq!(db.kv_get("hot").unwrap().unwrap().value(), Some(&int(4)));
-    assert_eq!(db.kv_get("cold").unwrap().unwrap().value(), Some(&int(7)));
+    assert_eq!(db.kv_get("hot").unwrap().unwrap().value().map(Packed::to_value), Some(int(4)));
+    assert_eq!(db.kv_get("cold").unwrap().unwrap().value().map(Packed::to_value), Some(int(7)));
     // At and after the floor the past is exact; before it, reads are refused.
     assert_eq!(kv(&db, "hot", AsOf::Version(versions[3])), Some(int(3)));
     assert_eq!(kv(&db, "cold", AsOf::Version(cold)), Some(int(7)));
@@ -298,7 +298,7 @@ fn retention_keep_seconds_keeps_the_version_current_at_the_window_start() {
     db.retention_apply().unwrap();
     assert_eq!(db.kv_history("k").unwrap().unwrap().len(), 1);
     assert!(db.kv_history("gone").unwrap().is_none());
-    assert_eq!(db.kv_get("k").unwrap().unwrap().value(), Some(&int(2)));
+    assert_eq!(db.kv_get("k").unwrap().unwrap().value().map(Packed::to_value), Some(int(2)));
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn retention_is_enforced_by_compact_and_the_floor_survives_reopen() {
     let db = Session::open(&dir.0, OpenOptions::default()).unwrap();
     assert_eq!(db.kv_history("k").unwrap().unwrap().len(), 1);
     assert_eq!(db.at(AsOf::Version(old)).err().unwrap().kind(), ErrorKind::NotFound);
-    assert_eq!(db.kv_get("k").unwrap().unwrap().value(), Some(&int(2)));
+    assert_eq!(db.kv_get("k").unwrap().unwrap().value().map(Packed::to_value), Some(int(2)));
 }
 
 #[test]

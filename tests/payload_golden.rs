@@ -16,7 +16,7 @@ use stratadb::commit::{Commit, CommitBody, Mutation, Prebuilt};
 use stratadb::durability::state_codec::{ChainKind, StateRecord};
 use stratadb::model::{AsOf, EventOrigin};
 use stratadb::vector_index::Metric;
-use stratadb::{Object, Value};
+use stratadb::{Object, Packed, Value};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/payloads.txt");
 
@@ -39,12 +39,12 @@ fn values() -> Vec<(&'static str, Value)> {
 fn mutations() -> Vec<(&'static str, Mutation)> {
     let s = || "s".to_owned();
     vec![
-        ("mutation-kv-put", Mutation::KvPut { space: s(), key: "k".into(), value: Value::Int(1) }),
+        ("mutation-kv-put", Mutation::KvPut { space: s(), key: "k".into(), value: Packed::from_value(&Value::Int(1)) }),
         ("mutation-kv-delete", Mutation::KvDelete { space: s(), key: "k".into() }),
-        ("mutation-cell-put", Mutation::CellPut { space: s(), cell: "c".into(), value: Value::Int(2) }),
+        ("mutation-cell-put", Mutation::CellPut { space: s(), cell: "c".into(), value: Packed::from_value(&Value::Int(2)) }),
         ("mutation-cell-delete", Mutation::CellDelete { space: s(), cell: "c".into() }),
         ("mutation-event-append", Mutation::EventAppend { space: s(), event_type: "t".into(), payload: Value::Null }),
-        ("mutation-document-put", Mutation::DocumentPut { space: s(), key: "d".into(), document: Value::Int(3) }),
+        ("mutation-document-put", Mutation::DocumentPut { space: s(), key: "d".into(), document: Packed::from_value(&Value::Int(3)) }),
         ("mutation-document-delete", Mutation::DocumentDelete { space: s(), key: "d".into() }),
         (
             "mutation-collection-create",
@@ -121,7 +121,7 @@ fn records() -> Vec<(&'static str, StateRecord)> {
         ("record-space", StateRecord::Space { name: "s".into(), created_version: 1, updated_version: 2 }),
         (
             "record-chain",
-            StateRecord::Chain { kind: ChainKind::Cell, key: "k".into(), versions: vec![(1, 2, Some(Value::Int(1))), (3, 4, None)] },
+            StateRecord::Chain { kind: ChainKind::Cell, key: "k".into(), versions: vec![(1, 2, Some(Packed::from_value(&Value::Int(1)))), (3, 4, None)] },
         ),
         (
             "record-event",

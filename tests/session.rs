@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use stratadb::branch_ops::DiffEntry;
 use stratadb::model::Versioned;
-use stratadb::{ErrorKind, Object, Session, Value};
+use stratadb::{ErrorKind, Object, Packed, Session, Value};
 
 // ----- helpers ------------------------------------------------------------------
 
@@ -35,15 +33,15 @@ fn kind_of<T: std::fmt::Debug>(result: stratadb::Result<T>) -> ErrorKind {
     }
 }
 
-fn value(versioned: Option<Versioned<Value>>) -> Option<Value> {
-    versioned.and_then(|node| node.value().cloned())
+fn value(versioned: Option<Versioned<Packed>>) -> Option<Value> {
+    versioned.and_then(|node| node.value().map(Packed::to_value))
 }
 
 fn last_version(session: &Session) -> u64 {
     session.info().unwrap().last_version
 }
 
-fn names(list: Vec<Arc<str>>) -> Vec<String> {
+fn names(list: Vec<stratadb::model::Name>) -> Vec<String> {
     list.into_iter().map(|name| name.to_string()).collect()
 }
 
@@ -52,8 +50,8 @@ fn keys(session: &Session) -> Vec<String> {
 }
 
 /// `(value, version)` of every history entry, newest first.
-fn history(entries: Option<Vec<Versioned<Value>>>) -> Vec<(Option<Value>, u64)> {
-    entries.expect("history exists").iter().map(|node| (node.value().cloned(), node.version())).collect()
+fn history(entries: Option<Vec<Versioned<Packed>>>) -> Vec<(Option<Value>, u64)> {
+    entries.expect("history exists").iter().map(|node| (node.value().map(Packed::to_value), node.version())).collect()
 }
 
 fn entry(space: &str, primitive: &str, key: &str) -> (String, String, String) {
@@ -161,7 +159,7 @@ fn kv_put_then_get_returns_the_value_with_its_version() {
     let db = Session::in_memory();
     let version = db.kv_put("greeting", text("hello")).unwrap();
     let head = db.kv_get("greeting").unwrap().unwrap();
-    assert_eq!(head.value(), Some(&text("hello")));
+    assert_eq!(head.value().map(Packed::to_value), Some(text("hello")));
     assert_eq!(head.version(), version);
 }
 
@@ -305,7 +303,7 @@ fn state_set_and_get_round_trip_with_versions() {
     let v1 = db.state_set("c", text("idle")).unwrap();
     let v2 = db.state_set("c", text("busy")).unwrap();
     let head = db.state_get("c").unwrap().unwrap();
-    assert_eq!(head.value(), Some(&text("busy")));
+    assert_eq!(head.value().map(Packed::to_value), Some(text("busy")));
     assert_eq!(head.version(), v2);
     assert_eq!(history(db.state_history("c").unwrap()), vec![(Some(text("busy")), v2), (Some(text("idle")), v1)]);
     assert_eq!(names(db.state_list(None).unwrap()), vec!["c"]);
@@ -346,7 +344,7 @@ fn state_cas_with_the_current_version_succeeds_and_a_stale_one_returns_none() {
     assert_eq!(db.state_cas("counter", int(99), Some(v2 + 100)).unwrap(), None);
     assert_eq!(last_version(&db), before, "a failed cas commits nothing");
     let head = db.state_get("counter").unwrap().unwrap();
-    assert_eq!((head.value().cloned(), head.version()), (Some(int(1)), v2));
+    assert_eq!((head.value().map(Packed::to_value), head.version()), (Some(int(1)), v2));
 }
 
 #[test]
@@ -463,11 +461,11 @@ fn json_set_root_then_get_whole_document_and_paths() {
     let document =
         object(&[("name", text("ada")), ("tags", Value::Array(vec![text("x"), text("y")])), ("a b", int(1))]);
     let version = db.json_set("doc", "$", document.clone()).unwrap();
-    assert_eq!(db.json_get("doc", "$").unwrap(), Some(document));
-    assert_eq!(db.json_get("doc", "$.name").unwrap(), Some(text("ada")));
-    assert_eq!(db.json_get("doc", "$.tags[1]").unwrap(), Some(text("y")));
-    assert_eq!(db.json_get("doc", "$.tags[-1]").unwrap(), Some(text("y")));
-    assert_eq!(db.json_get("doc", "$['a b']").unwrap(), Some(int(1)));
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), Some(document));
+    assert_eq!(db.json_get("doc", "$.name").unwrap().map(|p| p.to_value()), Some(text("ada")));
+    assert_eq!(db.json_get("doc", "$.tags[1]").unwrap().map(|p| p.to_value()), Some(text("y")));
+    assert_eq!(db.json_get("doc", "$.tags[-1]").unwrap().map(|p| p.to_value()), Some(text("y")));
+    assert_eq!(db.json_get("doc", "$['a b']").unwrap().map(|p| p.to_value()), Some(int(1)));
     assert_eq!(db.json_get_versioned("doc").unwrap().unwrap().version(), version);
 }
 
@@ -475,12 +473,12 @@ fn json_set_root_then_get_whole_document_and_paths() {
 fn json_set_a_path_creates_missing_intermediate_objects_and_keeps_siblings() {
     let db = Session::in_memory();
     db.json_set("doc", "$.a.b.c", int(1)).unwrap();
-    assert_eq!(db.json_get("doc", "$").unwrap(), Some(object(&[("a", object(&[("b", object(&[("c", int(1))]))]))])));
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), Some(object(&[("a", object(&[("b", object(&[("c", int(1))]))]))])));
     db.json_set("doc", "$.a.x", int(2)).unwrap();
-    assert_eq!(db.json_get("doc", "$.a.b.c").unwrap(), Some(int(1)));
-    assert_eq!(db.json_get("doc", "$.a.x").unwrap(), Some(int(2)));
+    assert_eq!(db.json_get("doc", "$.a.b.c").unwrap().map(|p| p.to_value()), Some(int(1)));
+    assert_eq!(db.json_get("doc", "$.a.x").unwrap().map(|p| p.to_value()), Some(int(2)));
     db.json_set("doc", "$", int(7)).unwrap();
-    assert_eq!(db.json_get("doc", "$").unwrap(), Some(int(7)), "setting $ replaces the document");
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), Some(int(7)), "setting $ replaces the document");
 }
 
 #[test]
@@ -489,7 +487,7 @@ fn json_set_array_elements_by_index() {
     db.json_set("doc", "$", object(&[("items", Value::Array(vec![int(0), int(1)]))])).unwrap();
     db.json_set("doc", "$.items[1]", int(10)).unwrap();
     db.json_set("doc", "$.items[-2]", int(-10)).unwrap();
-    assert_eq!(db.json_get("doc", "$.items").unwrap(), Some(Value::Array(vec![int(-10), int(10)])));
+    assert_eq!(db.json_get("doc", "$.items").unwrap().map(|p| p.to_value()), Some(Value::Array(vec![int(-10), int(10)])));
     assert_eq!(kind_of(db.json_set("doc", "$.items[5]", int(0))), ErrorKind::Constraint);
     assert_eq!(kind_of(db.json_set("doc", "$.items.x", int(0))), ErrorKind::Constraint);
 }
@@ -497,12 +495,12 @@ fn json_set_array_elements_by_index() {
 #[test]
 fn json_get_of_a_missing_document_or_path_is_none() {
     let db = Session::in_memory();
-    assert_eq!(db.json_get("nothing", "$").unwrap(), None);
-    assert_eq!(db.json_get("nothing", "$.a").unwrap(), None);
+    assert_eq!(db.json_get("nothing", "$").unwrap().map(|p| p.to_value()), None);
+    assert_eq!(db.json_get("nothing", "$.a").unwrap().map(|p| p.to_value()), None);
     db.json_set("doc", "$", object(&[("a", Value::Array(vec![int(1)]))])).unwrap();
-    assert_eq!(db.json_get("doc", "$.b").unwrap(), None);
-    assert_eq!(db.json_get("doc", "$.a[3]").unwrap(), None);
-    assert_eq!(db.json_get("doc", "$.a.b").unwrap(), None);
+    assert_eq!(db.json_get("doc", "$.b").unwrap().map(|p| p.to_value()), None);
+    assert_eq!(db.json_get("doc", "$.a[3]").unwrap().map(|p| p.to_value()), None);
+    assert_eq!(db.json_get("doc", "$.a.b").unwrap().map(|p| p.to_value()), None);
     assert!(db.json_get_versioned("nothing").unwrap().is_none());
     assert!(db.json_history("nothing").unwrap().is_none());
 }
@@ -514,7 +512,7 @@ fn json_delete_of_a_path_removes_that_member_and_returns_the_version() {
     let version = db.json_delete("doc", "$.b").unwrap();
     assert_eq!(version, last_version(&db));
     assert!(version > 0);
-    let Some(Value::Object(members)) = db.json_get("doc", "$").unwrap() else { panic!("document is an object") };
+    let Some(Value::Object(members)) = db.json_get("doc", "$").unwrap().map(|p| p.to_value()) else { panic!("document is an object") };
     assert_eq!(members.keys().collect::<Vec<_>>(), vec!["a", "c"], "other members keep their order");
 }
 
@@ -528,7 +526,7 @@ fn json_delete_returns_zero_when_nothing_is_removed() {
     assert_eq!(db.json_delete("doc", "$.missing").unwrap(), 0);
     assert_eq!(db.json_delete("doc", "$.a.deeper").unwrap(), 0);
     assert_eq!(last_version(&db), before, "nothing removed, nothing committed");
-    assert_eq!(db.json_get("doc", "$").unwrap(), Some(object(&[("a", int(1))])));
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), Some(object(&[("a", int(1))])));
 }
 
 #[test]
@@ -537,7 +535,7 @@ fn json_delete_of_root_deletes_the_document_and_history_records_it() {
     let v1 = db.json_set("doc", "$", object(&[("a", int(1))])).unwrap();
     let v2 = db.json_delete("doc", "$").unwrap();
     assert!(v2 > v1);
-    assert_eq!(db.json_get("doc", "$").unwrap(), None);
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), None);
     assert!(db.json_list(10, None, None).unwrap().keys.is_empty());
     assert_eq!(history(db.json_history("doc").unwrap()), vec![(None, v2), (Some(object(&[("a", int(1))])), v1)]);
     assert_eq!(db.json_delete("doc", "$").unwrap(), 0, "already deleted");
@@ -548,13 +546,13 @@ fn json_empty_path_means_the_whole_document() {
     let db = Session::in_memory();
     let document = object(&[("a", int(1))]);
     let v1 = db.json_set("doc", "", document.clone()).unwrap();
-    assert_eq!(db.json_get("doc", "$").unwrap(), Some(document.clone()));
-    assert_eq!(db.json_get("doc", "").unwrap(), Some(document.clone()));
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), Some(document.clone()));
+    assert_eq!(db.json_get("doc", "").unwrap().map(|p| p.to_value()), Some(document.clone()));
     let v2 = db.json_set("doc", "", int(2)).unwrap();
-    assert_eq!(db.json_get("doc", "").unwrap(), Some(int(2)), "setting the empty path replaces the document");
+    assert_eq!(db.json_get("doc", "").unwrap().map(|p| p.to_value()), Some(int(2)), "setting the empty path replaces the document");
     let v3 = db.json_delete("doc", "").unwrap();
     assert!(v3 > v2);
-    assert_eq!(db.json_get("doc", "$").unwrap(), None, "deleting the empty path deletes the document");
+    assert_eq!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()), None, "deleting the empty path deletes the document");
     assert_eq!(history(db.json_history("doc").unwrap()), vec![(None, v3), (Some(int(2)), v2), (Some(document), v1)]);
     assert_eq!(db.json_delete("doc", "").unwrap(), 0, "already deleted");
 }
@@ -772,7 +770,7 @@ fn spaces_isolate_every_primitive() {
     assert!(db.kv_get("k").unwrap().is_none());
     assert!(db.state_get("c").unwrap().is_none());
     assert_eq!(db.event_len().unwrap(), 0);
-    assert!(db.json_get("d", "$").unwrap().is_none());
+    assert!(db.json_get("d", "$").unwrap().map(|p| p.to_value()).is_none());
     assert!(db.vector_list_collections().unwrap().is_empty());
     db.kv_put("k", int(2)).unwrap();
     db.set_space("default").unwrap();
@@ -908,7 +906,7 @@ fn branches_fork_copies_every_primitive_in_every_space_with_history() {
     assert!(db.kv_get("gone").unwrap().is_none());
     assert_eq!(value(db.state_get("c").unwrap()), Some(text("s")));
     assert_eq!(db.event_get(0).unwrap().unwrap().payload, int(1));
-    assert_eq!(db.json_get("d", "$.a").unwrap(), Some(int(1)));
+    assert_eq!(db.json_get("d", "$.a").unwrap().map(|p| p.to_value()), Some(int(1)));
     let record = db.vector_get("v", "x").unwrap().unwrap();
     assert_eq!((&*record.embedding, record.metadata), (&[1.0f32, 0.0][..], Some(text("m"))));
     assert_eq!(db.vector_search("v", &[1.0, 0.0], 5).unwrap().len(), 1);
@@ -1147,7 +1145,7 @@ fn merge_applies_changes_made_only_in_the_source() {
     assert_eq!(value(db.kv_get("new").unwrap()), Some(int(1)));
     assert_eq!(value(db.kv_get("other").unwrap()), Some(int(0)));
     assert_eq!(value(db.state_get("cell").unwrap()), Some(int(1)));
-    assert_eq!(db.json_get("doc", "$.a").unwrap(), Some(int(1)));
+    assert_eq!(db.json_get("doc", "$.a").unwrap().map(|p| p.to_value()), Some(int(1)));
     assert_eq!(&*db.vector_get("v", "x").unwrap().unwrap().embedding, &[1.0, 0.0]);
     assert_eq!(db.vector_search("v", &[1.0, 0.0], 3).unwrap().len(), 1);
     db.set_space("notes").unwrap();
@@ -1247,7 +1245,7 @@ fn merge_propagates_deletes() {
     assert!(report.conflicts.is_empty());
     assert!(db.kv_get("k").unwrap().is_none());
     assert!(db.state_get("cell").unwrap().is_none());
-    assert!(db.json_get("doc", "$").unwrap().is_none());
+    assert!(db.json_get("doc", "$").unwrap().map(|p| p.to_value()).is_none());
     assert!(db.vector_get("v", "x").unwrap().is_none());
     assert!(db.vector_search("v", &[1.0, 0.0], 3).unwrap().is_empty());
     assert_eq!(keys(&db), vec!["other"]);
@@ -1462,7 +1460,7 @@ fn transaction_reads_its_own_writes() {
     assert_eq!(value(db.kv_get("k").unwrap()), Some(int(1)));
     assert_eq!(value(db.state_get("c").unwrap()), Some(int(1)));
     assert_eq!(db.event_len().unwrap(), 1);
-    assert_eq!(db.json_get("d", "$.a").unwrap(), Some(int(1)));
+    assert_eq!(db.json_get("d", "$.a").unwrap().map(|p| p.to_value()), Some(int(1)));
     assert!(db.vector_get("v", "x").unwrap().is_some());
     assert_eq!(db.vector_search("v", &[1.0, 0.0], 1).unwrap().len(), 1);
     assert_eq!(db.list_spaces().unwrap(), vec!["default", "s"]);
@@ -1517,7 +1515,7 @@ fn transaction_commit_is_one_version_and_makes_every_write_visible() {
     assert_eq!(version, 1);
     for i in 0..4 {
         let head = other.kv_get(&format!("k{i}")).unwrap().unwrap();
-        assert_eq!((head.value().cloned(), head.version()), (Some(int(i)), 1));
+        assert_eq!((head.value().map(Packed::to_value), head.version()), (Some(int(i)), 1));
     }
 }
 
@@ -1543,7 +1541,7 @@ fn transaction_rollback_discards_every_write() {
     assert!(db.kv_get("new").unwrap().is_none());
     assert!(db.state_get("c").unwrap().is_none());
     assert_eq!(db.event_len().unwrap(), 0);
-    assert!(db.json_get("d", "$").unwrap().is_none());
+    assert!(db.json_get("d", "$").unwrap().map(|p| p.to_value()).is_none());
     assert!(db.vector_get("v", "x").unwrap().is_none());
     assert_eq!(db.list_spaces().unwrap(), vec!["default"]);
 }

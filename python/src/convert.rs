@@ -24,7 +24,8 @@ use pyo3::types::{
 };
 use pyo3::{intern, IntoPyObjectExt};
 use stratadb::limits::VALUE_DEPTH_MAX;
-use stratadb::{Object, Value};
+use stratadb::packed::{Item, PackedReader, PackedWriter};
+use stratadb::{Object, Packed, Value};
 
 use crate::errors::validation;
 
@@ -122,6 +123,96 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Refusal> {
     convert_slow(obj, depth)
 }
 
+/// Converts a Python object straight into a packed value (the form records are
+/// stored in), with the same rules and messages as [`to_value`]: the built-in types are
+/// written as they are read, anything else goes through [`to_value`]'s slow path.
+pub fn to_packed(obj: &Bound<'_, PyAny>, root: &str) -> PyResult<Packed> {
+    let mut writer = PackedWriter::new();
+    pack(obj, 0, &mut writer).map_err(|refusal| refusal.into_py_err(root))?;
+    writer.finish(root).map_err(crate::errors::to_py_err)
+}
+
+fn pack(obj: &Bound<'_, PyAny>, depth: usize, writer: &mut PackedWriter) -> Result<(), Refusal> {
+    if obj.is_none() {
+        writer.null();
+    } else if let Ok(text) = obj.cast_exact::<PyString>() {
+        writer.str(&text.to_cow().map_err(|_| lone_surrogate())?);
+    } else if obj.is_exact_instance_of::<PyInt>() {
+        writer.int(integer(obj)?);
+    } else if let Ok(float) = obj.cast_exact::<PyFloat>() {
+        writer.float(float.value());
+    } else if let Ok(flag) = obj.cast_exact::<PyBool>() {
+        writer.bool(flag.is_true());
+    } else if let Ok(dict) = obj.cast_exact::<PyDict>() {
+        pack_object(dict, depth, writer)?;
+    } else if let Ok(list) = obj.cast_exact::<PyList>() {
+        pack_array(list.iter(), list.len(), depth, writer)?;
+    } else if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+        pack_array(tuple.iter(), tuple.len(), depth, writer)?;
+    } else if let Ok(bytes) = obj.cast_exact::<PyBytes>() {
+        writer.bytes(bytes.as_bytes());
+    } else {
+        writer.value(&convert_slow(obj, depth)?);
+    }
+    Ok(())
+}
+
+fn pack_object(dict: &Bound<'_, PyDict>, depth: usize, writer: &mut PackedWriter) -> Result<(), Refusal> {
+    if depth > VALUE_DEPTH_MAX {
+        return Err(too_deep());
+    }
+    let count = dict.len();
+    writer.object(count);
+    let mut written = 0;
+    for (key, item) in dict.iter() {
+        let name = match key.cast::<PyString>() {
+            Ok(text) => text.to_cow().map_err(|_| lone_surrogate())?,
+            Err(_) => return Err(bad_key(&key)),
+        };
+        writer.key(&name);
+        pack(&item, depth + 1, writer).map_err(|refusal| refusal.at(Step::Key(name.into_owned())))?;
+        written += 1;
+    }
+    if written != count {
+        return Err(changed_size("dict"));
+    }
+    Ok(())
+}
+
+fn pack_array<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    count: usize,
+    depth: usize,
+    writer: &mut PackedWriter,
+) -> Result<(), Refusal> {
+    if depth > VALUE_DEPTH_MAX {
+        return Err(too_deep());
+    }
+    writer.array(count);
+    let mut written = 0;
+    for (index, item) in items.take(count).enumerate() {
+        pack(&item, depth + 1, writer).map_err(|refusal| refusal.at(Step::Index(index)))?;
+        written += 1;
+    }
+    if written != count {
+        return Err(changed_size("list"));
+    }
+    Ok(())
+}
+
+/// A container that another thread (or a conversion hook) resized while it was read.
+fn changed_size(what: &str) -> Refusal {
+    Refusal::new(format!("{what} that changed size while it was being stored"))
+}
+
+fn lone_surrogate() -> Refusal {
+    Refusal::new("str that is not valid UTF-8 (it contains a lone surrogate)".to_owned())
+}
+
+fn bad_key(key: &Bound<'_, PyAny>) -> Refusal {
+    Refusal::new(format!("unsupported dict key type '{}' (keys must be str)", type_name(key)))
+}
+
 /// Subclasses of the built-in types, the other bytes-like types, and NumPy scalars.
 fn convert_slow(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Refusal> {
     // `bool` cannot be subclassed, so a bool was caught above; any int here is a subclass
@@ -170,9 +261,7 @@ fn convert_slow(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Refusal> 
 }
 
 fn string(text: &Bound<'_, PyString>) -> Result<String, Refusal> {
-    text.to_cow().map(|text| text.into_owned()).map_err(|_| {
-        Refusal::new("str that is not valid UTF-8 (it contains a lone surrogate)".to_owned())
-    })
+    text.to_cow().map(|text| text.into_owned()).map_err(|_| lone_surrogate())
 }
 
 fn integer(obj: &Bound<'_, PyAny>) -> Result<i64, Refusal> {
@@ -198,17 +287,9 @@ fn object(dict: &Bound<'_, PyDict>, depth: usize) -> Result<Value, Refusal> {
     }
     let mut members = Object::with_capacity(dict.len());
     for (key, item) in dict.iter() {
-        let name = match key.cast_exact::<PyString>() {
+        let name = match key.cast::<PyString>() {
             Ok(text) => string(text)?,
-            Err(_) => match key.cast::<PyString>() {
-                Ok(text) => string(text)?,
-                Err(_) => {
-                    return Err(Refusal::new(format!(
-                        "unsupported dict key type '{}' (keys must be str)",
-                        type_name(&key)
-                    )))
-                }
-            },
+            Err(_) => return Err(bad_key(&key)),
         };
         match convert(&item, depth + 1) {
             Ok(value) => {
@@ -348,10 +429,57 @@ pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>>
     })
 }
 
+/// Converts a packed value into a new Python object, reading its bytes once.
+pub fn packed_to_py<'py>(py: Python<'py>, value: &Packed) -> PyResult<Bound<'py, PyAny>> {
+    read_py(py, &mut value.reader())
+}
+
+fn read_py<'py>(py: Python<'py>, reader: &mut PackedReader<'_>) -> PyResult<Bound<'py, PyAny>> {
+    // A `Packed` is always well formed (stratadb::packed); `None` here would be a bug.
+    let broken = || pyo3::exceptions::PyRuntimeError::new_err("internal error: a stored value could not be read");
+    Ok(match reader.item().ok_or_else(broken)? {
+        Item::Null => py.None().into_bound(py),
+        Item::Bool(flag) => PyBool::new(py, flag).to_owned().into_any(),
+        Item::Int(int) => int.into_bound_py_any(py)?,
+        Item::Float(float) => PyFloat::new(py, float).into_any(),
+        Item::Str(text) => PyString::new(py, text).into_any(),
+        Item::Bytes(bytes) => PyBytes::new(py, bytes).into_any(),
+        Item::Array(count) => {
+            let items = (0..count).map(|_| read_py(py, reader)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Item::Object(count) => {
+            let dict = PyDict::new(py);
+            for _ in 0..count {
+                let name = reader.key().ok_or_else(broken)?;
+                dict.set_item(PyString::new(py, name), read_py(py, reader)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Either form of a stored value, for the functions that accept both.
+pub trait StoredValue {
+    fn to_python<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl StoredValue for Value {
+    fn to_python<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, self)
+    }
+}
+
+impl StoredValue for Packed {
+    fn to_python<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        packed_to_py(py, self)
+    }
+}
+
 /// An optional value: absent becomes `None`.
-pub fn optional_to_py<'py>(py: Python<'py>, value: Option<&Value>) -> PyResult<Bound<'py, PyAny>> {
+pub fn optional_to_py<'py, V: StoredValue>(py: Python<'py>, value: Option<&V>) -> PyResult<Bound<'py, PyAny>> {
     match value {
-        Some(value) => to_py(py, value),
+        Some(value) => value.to_python(py),
         None => Ok(py.None().into_bound(py)),
     }
 }

@@ -31,7 +31,7 @@ use stratadb::vector_index::Filter;
 use stratadb::time_travel::PastView;
 use stratadb::{Durability, Session, Value};
 
-use crate::convert::{str_list, to_embedding, to_optional_value, to_value, type_name};
+use crate::convert::{str_list, to_embedding, to_optional_value, to_packed, to_value, type_name};
 use crate::errors::{engine, quick, to_py_err, validation};
 use crate::transaction::Transaction;
 
@@ -239,7 +239,7 @@ impl Strata {
 
     /// Store a value under a key; returns the commit version.
     fn kv_put(&self, py: Python<'_>, key: PyBackedStr, value: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let value = to_value(value, "value")?;
+        let value = to_packed(value, "value")?;
         let (session, key) = (&self.session, &*key);
         engine(py, || session.kv_put(key, value))
     }
@@ -315,7 +315,7 @@ impl Strata {
         cell: PyBackedStr,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let value = to_value(value, "value")?;
+        let value = to_packed(value, "value")?;
         let (session, cell) = (&self.session, &*cell);
         engine(py, || session.state_set(cell, value))
     }
@@ -337,7 +337,7 @@ impl Strata {
         cell: PyBackedStr,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let value = to_value(value, "value")?;
+        let value = to_packed(value, "value")?;
         let (session, cell) = (&self.session, &*cell);
         engine(py, || session.state_init(cell, value))
     }
@@ -351,7 +351,7 @@ impl Strata {
         new_value: &Bound<'_, PyAny>,
         expected_version: Option<u64>,
     ) -> PyResult<Option<u64>> {
-        let value = to_value(new_value, "new_value")?;
+        let value = to_packed(new_value, "new_value")?;
         let (session, cell) = (&self.session, &*cell);
         engine(py, || session.state_cas(cell, value, expected_version))
     }

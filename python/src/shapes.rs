@@ -15,12 +15,12 @@ use stratadb::session::{
     VectorRecord,
 };
 use stratadb::vector_index::SearchHit;
-use stratadb::Value;
+use stratadb::Packed;
 
 use crate::convert::{embedding_to_py, optional_to_py, str_list, to_py};
 
 /// `{"value", "version", "timestamp"}`; `value` is `None` for a delete.
-pub fn versioned<'py>(py: Python<'py>, node: &ChainNode<Value>) -> PyResult<Bound<'py, PyDict>> {
+pub fn versioned<'py>(py: Python<'py>, node: &ChainNode<Packed>) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item(intern!(py, "value"), optional_to_py(py, node.value())?)?;
     dict.set_item(intern!(py, "version"), node.version())?;
@@ -31,7 +31,7 @@ pub fn versioned<'py>(py: Python<'py>, node: &ChainNode<Value>) -> PyResult<Boun
 /// A versioned dict, or `None`.
 pub fn optional_versioned<'py>(
     py: Python<'py>,
-    node: Option<Versioned<Value>>,
+    node: Option<Versioned<Packed>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     match node {
         Some(node) => Ok(versioned(py, &node)?.into_any()),
@@ -42,7 +42,7 @@ pub fn optional_versioned<'py>(
 /// A history, newest first, or `None` if the record never existed.
 pub fn history<'py>(
     py: Python<'py>,
-    nodes: Option<Vec<Versioned<Value>>>,
+    nodes: Option<Vec<Versioned<Packed>>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(nodes) = nodes else {
         return Ok(py.None().into_bound(py));

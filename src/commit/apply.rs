@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     AsOf, BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
 };
+use crate::packed::Packed;
 use crate::value::Value;
 use crate::vector_index::VectorIndex;
 
@@ -290,11 +291,11 @@ fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &
 /// [`push`] into one of a space's value maps, keeping its live count.
 fn push_value(
     space: &mut SpaceState,
-    map: fn(&mut SpaceState) -> &mut imbl::OrdMap<Name, Chain<Value>>,
+    map: fn(&mut SpaceState) -> &mut imbl::OrdMap<Name, Chain<Packed>>,
     key: &str,
     version: u64,
     timestamp: u64,
-    value: Option<Value>,
+    value: Option<Packed>,
 ) {
     let now_live = value.is_some();
     let was_live = push(map(space), key, version, timestamp, value);

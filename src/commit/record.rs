@@ -7,19 +7,20 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{AsOf, BranchState, EventOrigin};
+use crate::packed::Packed;
 use crate::value::Value;
 use crate::vector_index::Metric;
 
 /// One change inside a write set. Every mutation names its space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Mutation {
-    KvPut { space: String, key: String, value: Value },
+    KvPut { space: String, key: String, value: Packed },
     KvDelete { space: String, key: String },
-    CellPut { space: String, cell: String, value: Value },
+    CellPut { space: String, cell: String, value: Packed },
     CellDelete { space: String, cell: String },
     EventAppend { space: String, event_type: String, payload: Value },
     /// The whole document after the change (paths are resolved before commit).
-    DocumentPut { space: String, key: String, document: Value },
+    DocumentPut { space: String, key: String, document: Packed },
     DocumentDelete { space: String, key: String },
     CollectionCreate { space: String, collection: String, dimension: u32, metric: Metric },
     CollectionDelete { space: String, collection: String },

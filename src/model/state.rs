@@ -12,6 +12,7 @@ use std::sync::Arc;
 use imbl::{OrdMap, Vector};
 
 use crate::model::chain::Chain;
+use crate::packed::Packed;
 use crate::value::Value;
 use crate::vector_index::{Metric, VectorIndex};
 
@@ -19,7 +20,7 @@ use crate::vector_index::{Metric, VectorIndex};
 pub const DEFAULT: &str = "default";
 
 /// A name or key shared between states without copying.
-pub type Name = Arc<str>;
+pub type Name = smol_str::SmolStr;
 
 /// The whole database at one version.
 #[derive(Clone, Debug)]
@@ -71,9 +72,9 @@ pub struct SpaceState {
     pub created_at: u64,
     /// The newest commit that changed anything in the space.
     pub updated_version: u64,
-    pub kv: OrdMap<Name, Chain<Value>>,
-    pub cells: OrdMap<Name, Chain<Value>>,
-    pub documents: OrdMap<Name, Chain<Value>>,
+    pub kv: OrdMap<Name, Chain<Packed>>,
+    pub cells: OrdMap<Name, Chain<Packed>>,
+    pub documents: OrdMap<Name, Chain<Packed>>,
     /// How many chains of `kv`, `cells` and `documents` are live (not deleted), kept up
     /// to date by every change so counting records never walks the maps.
     pub live_values: usize,
@@ -182,7 +183,7 @@ impl SpaceState {
 
     /// Recounts `live_values` by walking the maps (after a bulk change).
     pub fn recount_live_values(&mut self) {
-        let live = |map: &OrdMap<Name, Chain<Value>>| map.values().filter(|c| c.live().is_some()).count();
+        let live = |map: &OrdMap<Name, Chain<Packed>>| map.values().filter(|c| c.live().is_some()).count();
         self.live_values = live(&self.kv) + live(&self.cells) + live(&self.documents);
     }
 

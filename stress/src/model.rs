@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use stratadb::{Session, Value};
+use stratadb::{Packed, Session, Value};
 
 use crate::workload::Operation;
 
@@ -61,7 +61,7 @@ impl Model {
         }
         for (key, value) in &self.kv {
             let found = session.kv_get(key).map_err(|e| e.to_string())?;
-            let found = found.as_ref().and_then(|v| v.value().cloned());
+            let found = found.as_ref().and_then(|v| v.value()).map(Packed::to_value);
             if found != Some(Value::Int(*value)) {
                 return Err(format!("kv '{key}': database {found:?}, model {value}"));
             }
@@ -77,7 +77,7 @@ impl Model {
             }
         }
         for (key, value) in &self.documents {
-            let found = session.json_get(key, "$.n").map_err(|e| e.to_string())?;
+            let found = session.json_get(key, "$.n").map_err(|e| e.to_string())?.map(|p| p.to_value());
             if found != Some(Value::Int(*value)) {
                 return Err(format!("document '{key}': database {found:?}, model {value}"));
             }

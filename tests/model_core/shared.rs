@@ -13,7 +13,7 @@ use std::fmt::Debug;
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest::test_runner::{RngSeed, TestCaseError};
-use stratadb::{ErrorKind, Object, Session, Value};
+use stratadb::{ErrorKind, Object, Packed, Session, Value};
 
 const KEYS: [&str; 3] = ["a", "ab", "b"];
 /// Prefixes of listings: everything, the keys under `a` (`a` and `ab`), under `b`.
@@ -1496,12 +1496,12 @@ fn outcome<T>(result: stratadb::Result<T>, convert: impl FnOnce(T) -> Out) -> Ou
     result.map(convert).map_err(|error| error.kind())
 }
 
-fn engine_history(history: Option<Vec<stratadb::model::Versioned<Value>>>) -> Option<Vec<(Option<Value>, u64)>> {
-    history.map(|h| h.iter().map(|node| (node.value().cloned(), node.version())).collect())
+fn engine_history(history: Option<Vec<stratadb::model::Versioned<Packed>>>) -> Option<Vec<(Option<Value>, u64)>> {
+    history.map(|h| h.iter().map(|node| (node.value().map(Packed::to_value), node.version())).collect())
 }
 
-fn engine_head(head: Option<stratadb::model::Versioned<Value>>) -> Option<(Option<Value>, u64)> {
-    head.map(|node| (node.value().cloned(), node.version()))
+fn engine_head(head: Option<stratadb::model::Versioned<Packed>>) -> Option<(Option<Value>, u64)> {
+    head.map(|node| (node.value().map(Packed::to_value), node.version()))
 }
 
 fn strings<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Vec<String> {
@@ -1561,7 +1561,7 @@ fn engine_read(handle: &Session, read: Read) -> Outcome<String> {
             }
             show(walked)
         }
-        Read::JsonGet(k, p) => show(handle.json_get(KEYS[k], JSON_PATHS[p]).map_err(kind)?),
+        Read::JsonGet(k, p) => show(handle.json_get(KEYS[k], JSON_PATHS[p]).map_err(kind)?.map(|p| p.to_value())),
         Read::JsonGetVersioned(k) => show(engine_head(handle.json_get_versioned(KEYS[k]).map_err(kind)?)),
         Read::JsonHistory(k) => show(engine_history(handle.json_history(KEYS[k]).map_err(kind)?)),
         Read::JsonPages(p, limit) => show(engine_pages(|cursor| handle.json_list(limit, PREFIXES[p], cursor))?),
