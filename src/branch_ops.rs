@@ -155,7 +155,7 @@ pub fn plan_merge(
 
     for (space_name, source_space) in source.spaces.iter() {
         let target_space = target.spaces.get(space_name);
-        let space = space_name.to_string();
+        let space = space_name.clone();
         let before = mutations.len();
         if target_space.is_none() && source_space.created_version > base {
             mutations.push(Mutation::SpaceCreate { space: space.clone() });
@@ -168,7 +168,7 @@ pub fn plan_merge(
             for (key, source_chain, target_chain) in changed(source_map, target_map) {
                 let Some(source_chain) = source_chain else { continue };
                 let decision = decide(source_chain, target_chain, base, source_base, strategy);
-                let entry = || DiffEntry { space: space.clone(), primitive, key: key.to_string() };
+                let entry = || DiffEntry { space: space.to_string(), primitive, key: key.to_string() };
                 match decision {
                     Decision::Skip => {}
                     Decision::Conflict { apply } => {
@@ -190,7 +190,7 @@ pub fn plan_merge(
             if seen.insert(event.origin) {
                 mutations.push(Mutation::EventCopy {
                     space: space.clone(),
-                    event_type: event.event_type.to_string(),
+                    event_type: event.event_type.clone(),
                     payload: event.payload.clone(),
                     origin: event.origin,
                 });
@@ -263,8 +263,8 @@ fn merge_collection(
                 return;
             }
             mutations.push(Mutation::CollectionCreate {
-                space: space.to_owned(),
-                collection: name.to_string(),
+                space: Name::from(space),
+                collection: Name::from(name.as_str()),
                 dimension: source.dimension as u32,
                 metric: source.metric,
             });
@@ -276,13 +276,13 @@ fn merge_collection(
         let decision = decide(source_chain, target_chain, base, source_base, strategy);
         let mutation = || match source_chain.live() {
             Some(value) => Mutation::VectorPut {
-                space: space.to_owned(),
-                collection: name.to_string(),
-                key: key.to_string(),
+                space: Name::from(space),
+                collection: Name::from(name.as_str()),
+                key: Name::from(key.as_str()),
                 embedding: value.embedding.to_vec(),
                 metadata: value.metadata.clone(),
             },
-            None => Mutation::VectorDelete { space: space.to_owned(), collection: name.to_string(), key: key.to_string() },
+            None => Mutation::VectorDelete { space: Name::from(space), collection: Name::from(name.as_str()), key: Name::from(key.as_str()) },
         };
         match decision {
             Decision::Skip => {}
@@ -340,7 +340,7 @@ fn decide<T: PartialEq>(
 }
 
 fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Packed>) -> Mutation {
-    let (space, key) = (space.to_owned(), key.to_string());
+    let (space, key) = (Name::from(space), key.clone());
     match (primitive, value) {
         ("kv", Some(value)) => Mutation::KvPut { space, key, value },
         ("kv", None) => Mutation::KvDelete { space, key },

@@ -208,7 +208,7 @@ impl RecordKey {
 
     /// The records a mutation writes (a vector write also depends on its collection).
     fn written_by(mutation: &Mutation) -> Vec<RecordKey> {
-        let n = |s: &String| Name::from(s.as_str());
+        let n = |s: &Name| s.clone();
         match mutation {
             Mutation::KvPut { space, key, .. } | Mutation::KvDelete { space, key } => vec![RecordKey::Kv(n(space), n(key))],
             Mutation::CellPut { space, cell, .. } | Mutation::CellDelete { space, cell } => {
@@ -487,7 +487,7 @@ impl Session {
     pub fn kv_put(&self, key: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("key", key)?;
         let value = value.into_packed("value")?;
-        self.write_one(|target| Ok(vec![Mutation::KvPut { space: target.space.to_string(), key: key.to_owned(), value }]))
+        self.write_one(|target| Ok(vec![Mutation::KvPut { space: target.space.clone(), key: Name::from(key), value }]))
     }
 
     /// The newest live version of `key`, or `None` if absent or deleted.
@@ -504,7 +504,7 @@ impl Session {
         let (_, existed) = self.write(|target| {
             let existed = target.live(MapKind::Kv, key).is_some();
             let mutations = if existed {
-                vec![Mutation::KvDelete { space: target.space.to_string(), key: key.to_owned() }]
+                vec![Mutation::KvDelete { space: target.space.clone(), key: Name::from(key) }]
             } else {
                 Vec::new()
             };
@@ -545,7 +545,7 @@ impl Session {
     pub fn state_set(&self, cell: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("cell", cell)?;
         let value = value.into_packed("value")?;
-        self.write_one(|target| Ok(vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }]))
+        self.write_one(|target| Ok(vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }]))
     }
 
     pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Packed>>> {
@@ -562,7 +562,7 @@ impl Session {
         let (version, existing) = self.write(|target| {
             match target.live(MapKind::Cell, cell) {
                 Some(chain) => Ok((Vec::new(), Some(chain.head().version()))),
-                None => Ok((vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }], None)),
+                None => Ok((vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], None)),
             }
         })?;
         version.or(existing).ok_or_else(|| Error::state("internal error: state_init produced no version"))
@@ -578,7 +578,7 @@ impl Session {
             if current != expected_version {
                 return Ok((Vec::new(), ()));
             }
-            Ok((vec![Mutation::CellPut { space: target.space.to_string(), cell: cell.to_owned(), value }], ()))
+            Ok((vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], ()))
         })?;
         Ok(version)
     }
@@ -595,7 +595,7 @@ impl Session {
         let (_, existed) = self.write(|target| {
             let existed = target.live(MapKind::Cell, cell).is_some();
             let mutations = if existed {
-                vec![Mutation::CellDelete { space: target.space.to_string(), cell: cell.to_owned() }]
+                vec![Mutation::CellDelete { space: target.space.clone(), cell: Name::from(cell) }]
             } else {
                 Vec::new()
             };
@@ -617,7 +617,7 @@ impl Session {
         let (_, sequence) = self.write(|target| {
             let sequence = target.space().map_or(0, |s| s.events.entries.len() as u64);
             Ok((
-                vec![Mutation::EventAppend { space: target.space.to_string(), event_type: event_type.to_owned(), payload }],
+                vec![Mutation::EventAppend { space: target.space.clone(), event_type: Name::from(event_type), payload }],
                 sequence,
             ))
         })?;
@@ -672,7 +672,7 @@ impl Session {
         self.write_one(|target| {
             let current = target.live(MapKind::Document, key).and_then(|c| c.live()).map(Packed::to_value);
             let document = Packed::checked(&json_path::set(current, &path, value)?, "document")?;
-            Ok(vec![Mutation::DocumentPut { space: target.space.to_string(), key: key.to_owned(), document }])
+            Ok(vec![Mutation::DocumentPut { space: target.space.clone(), key: Name::from(key), document }])
         })
     }
 
@@ -695,16 +695,16 @@ impl Session {
         let (version, ()) = self.write(|target| {
             let chain = target.live(MapKind::Document, key);
             let Some(chain) = chain else { return Ok((Vec::new(), ())) };
-            let space = target.space.to_string();
+            let space = target.space.clone();
             if path.is_root() {
-                return Ok((vec![Mutation::DocumentDelete { space, key: key.to_owned() }], ()));
+                return Ok((vec![Mutation::DocumentDelete { space, key: Name::from(key) }], ()));
             }
             let mut document = chain.live().map(Packed::to_value).unwrap_or_default();
             if !json_path::delete(&mut document, &path)? {
                 return Ok((Vec::new(), ()));
             }
             let document = Packed::from_value(&document);
-            Ok((vec![Mutation::DocumentPut { space, key: key.to_owned(), document }], ()))
+            Ok((vec![Mutation::DocumentPut { space, key: Name::from(key), document }], ()))
         })?;
         Ok(version.unwrap_or(0))
     }
@@ -742,8 +742,8 @@ impl Session {
                 return Err(Error::conflict(format!("collection '{name}' already exists in space '{}'", target.space)));
             }
             Ok(vec![Mutation::CollectionCreate {
-                space: target.space.to_string(),
-                collection: name.to_owned(),
+                space: target.space.clone(),
+                collection: Name::from(name),
                 dimension: dimension as u32,
                 metric,
             }])
@@ -756,7 +756,7 @@ impl Session {
             if target.collection(name).is_err() {
                 return Ok((Vec::new(), false));
             }
-            Ok((vec![Mutation::CollectionDelete { space: target.space.to_string(), collection: name.to_owned() }], true))
+            Ok((vec![Mutation::CollectionDelete { space: target.space.clone(), collection: Name::from(name) }], true))
         })?;
         Ok(existed)
     }
@@ -785,9 +785,9 @@ impl Session {
             let existing = target.collection(collection)?;
             check_embedding(collection, existing.dimension, &embedding)?;
             Ok(vec![Mutation::VectorPut {
-                space: target.space.to_string(),
-                collection: collection.to_owned(),
-                key: key.to_owned(),
+                space: target.space.clone(),
+                collection: Name::from(collection),
+                key: Name::from(key),
                 embedding,
                 metadata,
             }])
@@ -822,9 +822,9 @@ impl Session {
             for (key, embedding, metadata) in items {
                 check_embedding(collection, existing.dimension, &embedding)?;
                 mutations.push(Mutation::VectorPut {
-                    space: target.space.to_string(),
-                    collection: collection.to_owned(),
-                    key,
+                    space: target.space.clone(),
+                    collection: Name::from(collection),
+                    key: Name::from(key),
                     embedding,
                     metadata,
                 });
@@ -863,9 +863,9 @@ impl Session {
             }
             Ok((
                 vec![Mutation::VectorDelete {
-                    space: target.space.to_string(),
-                    collection: collection.to_owned(),
-                    key: key.to_owned(),
+                    space: target.space.clone(),
+                    collection: Name::from(collection),
+                    key: Name::from(key),
                 }],
                 true,
             ))
@@ -1083,7 +1083,7 @@ impl Session {
         }
         self.write(|target| {
             let exists = target.named_space(name).is_some();
-            let mutations = if exists { Vec::new() } else { vec![Mutation::SpaceCreate { space: name.to_owned() }] };
+            let mutations = if exists { Vec::new() } else { vec![Mutation::SpaceCreate { space: Name::from(name) }] };
             Ok((mutations, ()))
         })?;
         Ok(())
@@ -1121,7 +1121,7 @@ impl Session {
                     space.live_record_count()
                 )));
             }
-            Ok((vec![Mutation::SpaceDelete { space: name.to_owned() }], ()))
+            Ok((vec![Mutation::SpaceDelete { space: Name::from(name) }], ()))
         })?;
         let mut context = self.context.lock();
         if context.space.as_str() == name {

@@ -37,7 +37,7 @@ fn values() -> Vec<(&'static str, Value)> {
 }
 
 fn mutations() -> Vec<(&'static str, Mutation)> {
-    let s = || "s".to_owned();
+    let s = || stratadb::model::Name::from("s");
     vec![
         ("mutation-kv-put", Mutation::KvPut { space: s(), key: "k".into(), value: Packed::from_value(&Value::Int(1)) }),
         ("mutation-kv-delete", Mutation::KvDelete { space: s(), key: "k".into() }),

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AsOf, BranchState, EventOrigin};
+use crate::model::{AsOf, BranchState, EventOrigin, Name};
 use crate::packed::Packed;
 use crate::value::Value;
 use crate::vector_index::Metric;
@@ -14,23 +14,23 @@ use crate::vector_index::Metric;
 /// One change inside a write set. Every mutation names its space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Mutation {
-    KvPut { space: String, key: String, value: Packed },
-    KvDelete { space: String, key: String },
-    CellPut { space: String, cell: String, value: Packed },
-    CellDelete { space: String, cell: String },
-    EventAppend { space: String, event_type: String, payload: Value },
+    KvPut { space: Name, key: Name, value: Packed },
+    KvDelete { space: Name, key: Name },
+    CellPut { space: Name, cell: Name, value: Packed },
+    CellDelete { space: Name, cell: Name },
+    EventAppend { space: Name, event_type: Name, payload: Value },
     /// The whole document after the change (paths are resolved before commit).
-    DocumentPut { space: String, key: String, document: Packed },
-    DocumentDelete { space: String, key: String },
-    CollectionCreate { space: String, collection: String, dimension: u32, metric: Metric },
-    CollectionDelete { space: String, collection: String },
-    VectorPut { space: String, collection: String, key: String, embedding: Vec<f32>, metadata: Option<Value> },
-    VectorDelete { space: String, collection: String, key: String },
-    SpaceCreate { space: String },
+    DocumentPut { space: Name, key: Name, document: Packed },
+    DocumentDelete { space: Name, key: Name },
+    CollectionCreate { space: Name, collection: Name, dimension: u32, metric: Metric },
+    CollectionDelete { space: Name, collection: Name },
+    VectorPut { space: Name, collection: Name, key: Name, embedding: Vec<f32>, metadata: Option<Value> },
+    VectorDelete { space: Name, collection: Name, key: Name },
+    SpaceCreate { space: Name },
     /// Removes the space and everything in it, history included.
-    SpaceDelete { space: String },
+    SpaceDelete { space: Name },
     /// An event a merge brings over from another branch, keeping its origin.
-    EventCopy { space: String, event_type: String, payload: Value, origin: EventOrigin },
+    EventCopy { space: Name, event_type: Name, payload: Value, origin: EventOrigin },
 }
 
 impl Mutation {
