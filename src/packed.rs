@@ -22,11 +22,10 @@
 //! length and raw bytes; a varint count and the items; a varint count and
 //! (varint-length name, value) pairs.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
-use serde::ser::{self, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{self, SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -391,100 +390,24 @@ fn read_value(reader: &mut PackedReader<'_>) -> Option<Value> {
 
 // ----- serde: the same bytes as `Value`'s own encoding ---------------------------------
 
-// Serializing walks the bytes and makes exactly the calls `Value`'s derived `Serialize`
-// makes, so a record holding a `Packed` encodes byte for byte as one holding the
-// `Value` (the log format does not change). Nested items share one cursor: serde
-// serializes the items of a sequence once each, in order.
-
-const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
+// Serializing emits the bytes as they are, as a tuple of `u8`: postcard writes a tuple
+// with no length and each `u8` as one byte, so a record holding a `Packed` encodes byte
+// for byte as one holding the `Value` (the log format does not change) without a walk
+// over the value. That holds for postcard, the only format the engine stores with; a
+// human-readable format gets an error rather than a wrong encoding.
 
 impl Serialize for Packed {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let cursor = Cursor { bytes: &self.0, pos: Cell::new(0) };
-        NextValue(&cursor).serialize(serializer)
-    }
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: Cell<usize>,
-}
-
-impl<'a> Cursor<'a> {
-    fn read<T>(&self, step: impl FnOnce(&mut PackedReader<'a>) -> Option<T>) -> Option<T> {
-        let mut reader = PackedReader { bytes: self.bytes, pos: self.pos.get() };
-        let out = step(&mut reader)?;
-        self.pos.set(reader.pos);
-        Some(out)
-    }
-}
-
-fn broken<E: ser::Error>() -> E {
-    E::custom("a packed value's bytes are not a value")
-}
-
-/// The value at the cursor.
-struct NextValue<'c, 'a>(&'c Cursor<'a>);
-
-impl Serialize for NextValue<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let cursor = self.0;
-        match cursor.read(PackedReader::item).ok_or_else(broken::<S::Error>)? {
-            Item::Null => serializer.serialize_unit_variant("Value", 0, "Null"),
-            Item::Bool(flag) => serializer.serialize_newtype_variant("Value", 1, "Bool", &flag),
-            Item::Int(int) => serializer.serialize_newtype_variant("Value", 2, "Int", &int),
-            Item::Float(float) => serializer.serialize_newtype_variant("Value", 3, "Float", &float),
-            Item::Str(text) => serializer.serialize_newtype_variant("Value", 4, "String", text),
-            // `Vec<u8>` serializes as a sequence of `u8`.
-            Item::Bytes(bytes) => serializer.serialize_newtype_variant("Value", 5, "Bytes", &ByteSeq(bytes)),
-            Item::Array(count) => serializer.serialize_newtype_variant("Value", 6, "Array", &Items { cursor, count }),
-            Item::Object(count) => {
-                serializer.serialize_newtype_variant("Value", 7, "Object", &Members { cursor, count })
-            }
+        if serializer.is_human_readable() {
+            return Err(ser::Error::custom("a packed value serializes only to postcard"));
         }
+        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        self.0.iter().try_for_each(|byte| tuple.serialize_element(byte))?;
+        tuple.end()
     }
 }
 
-struct ByteSeq<'a>(&'a [u8]);
-
-impl Serialize for ByteSeq<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        self.0.iter().try_for_each(|byte| seq.serialize_element(byte))?;
-        seq.end()
-    }
-}
-
-struct Items<'c, 'a> {
-    cursor: &'c Cursor<'a>,
-    count: usize,
-}
-
-impl Serialize for Items<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.count))?;
-        for _ in 0..self.count {
-            seq.serialize_element(&NextValue(self.cursor))?;
-        }
-        seq.end()
-    }
-}
-
-struct Members<'c, 'a> {
-    cursor: &'c Cursor<'a>,
-    count: usize,
-}
-
-impl Serialize for Members<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.count))?;
-        for _ in 0..self.count {
-            let name = self.cursor.read(PackedReader::key).ok_or_else(broken::<S::Error>)?;
-            map.serialize_entry(name, &NextValue(self.cursor))?;
-        }
-        map.end()
-    }
-}
+const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
 
 // Decoding transcodes: it reads `Value`'s encoding from any serde format and writes the
 // packed bytes, with the depth limit applied while decoding (a hostile file claiming a
