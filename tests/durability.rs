@@ -2148,6 +2148,16 @@ struct Faults {
     fail_remove: Mutex<Vec<String>>,
     /// Holds the creation of a snapshot's temporary file.
     gate: Gate,
+    /// Another process's work, run once right after a given `read` or `list`.
+    interlude: Mutex<Option<Interlude>>,
+}
+
+/// Runs `action` right after the `skip + 1`-th `read` or `list` of the path whose short
+/// name is `after` (as `"read MANIFEST"` or `"list wal"`).
+struct Interlude {
+    after: String,
+    skip: usize,
+    action: Box<dyn FnOnce() + Send>,
 }
 
 #[derive(Default)]
@@ -2218,7 +2228,32 @@ impl Faults {
             fail_rename: Mutex::new(Vec::new()),
             fail_remove: Mutex::new(Vec::new()),
             gate: Gate::default(),
+            interlude: Mutex::new(None),
         })
+    }
+    /// Runs `action` once, right after the `nth` (from 1) `read`/`list` named `after`.
+    fn interlude(&self, after: &str, nth: usize, action: impl FnOnce() + Send + 'static) {
+        *self.interlude.lock().unwrap() = Some(Interlude { after: after.to_owned(), skip: nth - 1, action: Box::new(action) });
+    }
+    fn interlude_ran(&self) -> bool {
+        self.interlude.lock().unwrap().is_none()
+    }
+    /// Called after every `read` and `list` (not recorded: they change nothing).
+    fn accessed(&self, operation: String) {
+        let action = {
+            let mut interlude = self.interlude.lock().unwrap();
+            match interlude.as_mut() {
+                Some(pending) if pending.after == operation && pending.skip > 0 => {
+                    pending.skip -= 1;
+                    None
+                }
+                Some(pending) if pending.after == operation => interlude.take().map(|pending| pending.action),
+                _ => None,
+            }
+        };
+        if let Some(action) = action {
+            action();
+        }
     }
     fn record(&self, operation: String) {
         self.operations.lock().unwrap().push(operation);
@@ -2343,7 +2378,9 @@ impl Storage for TestStorage {
         FsStorage.create_dir_all(path)
     }
     fn list(&self, directory: &Path) -> io::Result<Vec<String>> {
-        FsStorage.list(directory)
+        let names = FsStorage.list(directory);
+        self.faults.accessed(format!("list {}", short(directory)));
+        names
     }
     fn exists(&self, path: &Path) -> bool {
         FsStorage.exists(path)
@@ -2352,7 +2389,9 @@ impl Storage for TestStorage {
         FsStorage.is_directory(path)
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        FsStorage.read(path)
+        let bytes = FsStorage.read(path);
+        self.faults.accessed(format!("read {}", short(path)));
+        bytes
     }
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let name = short(path);
@@ -2688,6 +2727,93 @@ fn read_only_open_writes_nothing_even_with_a_torn_tail_and_leftovers() {
     assert_eq!(value_of(db.kv_get("k3").unwrap()), Some(int(3)));
     close(db);
     assert_eq!(image(&path), before, "a read-only open changed the directory");
+}
+
+/// Puts `path` back to `picture` (an [`image`]).
+fn restore(path: &Path, picture: &BTreeMap<PathBuf, Vec<u8>>) {
+    std::fs::remove_dir_all(path).unwrap();
+    std::fs::create_dir_all(path).unwrap();
+    for (name, bytes) in picture {
+        let target = path.join(name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if !name.ends_with("<dir>") {
+            std::fs::write(target, bytes).unwrap();
+        }
+    }
+}
+
+/// What a writer process's compaction does to the files, in its order, taking `path`
+/// to `after` (an [`image`]): the new segment and snapshot appear, the MANIFEST is
+/// replaced through a temporary file and a rename, then the files the old one named
+/// are removed.
+fn compact_behind_the_reader(path: &Path, after: &BTreeMap<PathBuf, Vec<u8>>) {
+    let before = image(path);
+    let manifest = Path::new("MANIFEST");
+    for (name, bytes) in after {
+        if !name.ends_with("<dir>") && name != manifest && before.get(name) != Some(bytes) {
+            std::fs::write(path.join(name), bytes).unwrap();
+        }
+    }
+    std::fs::write(path.join("MANIFEST.tmp"), &after[manifest]).unwrap();
+    std::fs::rename(path.join("MANIFEST.tmp"), path.join("MANIFEST")).unwrap();
+    for name in before.keys().filter(|name| !after.contains_key(*name)) {
+        std::fs::remove_file(path.join(name)).unwrap();
+    }
+}
+
+/// A read-only open takes no lock, so a writer process may compact the database while
+/// it reads (tests/python/test_crash.py runs one beside a live writer). A compaction
+/// replaces the MANIFEST and then removes the snapshot and segments the old one named:
+/// an open that read the old MANIFEST finds them gone. It starts over from the new
+/// MANIFEST and sees the state after the compaction, wherever the compaction came in;
+/// the same files missing under an unchanged MANIFEST are still refused.
+#[test]
+fn read_only_open_starts_over_when_a_writer_compacts_under_it() {
+    let dir = TempDir::new("read-only-compacted-under-it");
+    let path = dir.db();
+    let db = open_as(&path, options(Durability::Always));
+    write_keys(&db, 0..10);
+    db.compact().unwrap();
+    write_keys(&db, 10..20);
+    close(db);
+    let before = image(&path);
+    let old = read_manifest(&path);
+    let db = open_as(&path, options(Durability::Always));
+    db.compact().unwrap();
+    write_keys(&db, 20..30);
+    close(db);
+    let after = image(&path);
+    let new = read_manifest(&path);
+    assert!(new.first_segment > old.first_segment && new.generation > old.generation);
+    let old_snapshot = format!("snapshots/{:020}.snap", old.snapshot.unwrap().id);
+    for (after_operation, nth, old_view) in [
+        // The old snapshot is gone when it is loaded.
+        ("read MANIFEST".to_owned(), 1, "the old MANIFEST"),
+        // Its first segment is gone from the listing ("log segment N is missing").
+        (format!("read {old_snapshot}"), 1, "the old MANIFEST and snapshot"),
+        // Its first segment is listed but gone when it is read (the first listing of
+        // wal/ looks for leftover temporary files).
+        ("list wal".to_owned(), 2, "the old MANIFEST, snapshot and segment listing"),
+    ] {
+        restore(&path, &before);
+        let faults = Faults::new();
+        let after = after.clone();
+        let target = path.clone();
+        faults.interlude(&after_operation, nth, move || compact_behind_the_reader(&target, &after));
+        let reader = Session::open(&path, OpenOptions { read_only: true, ..faulty(&faults, Durability::Always) })
+            .unwrap_or_else(|error| panic!("a compaction right after {old_view} was read failed the read-only open: {}", error.message()));
+        assert!(faults.interlude_ran(), "{after_operation} never happened");
+        assert_prefix(&reader, 30, 30);
+        close(reader);
+        assert!(faults.operations().is_empty(), "the read-only open wrote: {:?}", faults.operations());
+    }
+    // No writer, no new MANIFEST: the snapshot it names missing is damage, refused as
+    // before (so is a missing segment; a missing last one cannot be told, row 19).
+    restore(&path, &before);
+    std::fs::remove_file(path.join(&old_snapshot)).unwrap();
+    let faults = Faults::new();
+    let error = open_error(&path, OpenOptions { read_only: true, ..faulty(&faults, Durability::Always) });
+    assert_refused(&error, &path.join(&old_snapshot), None);
 }
 
 #[test]

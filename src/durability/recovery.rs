@@ -193,8 +193,42 @@ fn apply_frames(
     Err(Error::io(format!("{}: internal error: the log decoding thread stopped early", path.display())))
 }
 
+/// How many times a read-only open starts over because a writer replaced the
+/// manifest while it was reading (each time means a compaction completed meanwhile).
+const READ_ONLY_ATTEMPTS: usize = 16;
+
 /// Rebuilds the state of the database in `directory`.
+///
+/// A read-only open takes no lock, so a writer process may compact the database while
+/// it reads: the writer makes its new snapshot and first segment durable, replaces the
+/// `MANIFEST`, and only then removes the snapshot and segments the old manifest named
+/// (docs/recovery.md). A read that began with the old manifest then finds a file it
+/// needs gone ("log segment N is missing", or a failed read of the old snapshot or of
+/// a covered segment); while a database is being created it may also find a snapshot
+/// beside no manifest. Each of these comes with a changed `MANIFEST`, since the writer
+/// removes nothing before the new one is in place, and the new one is consistent
+/// again: start over from it. A failure while the `MANIFEST` stayed the same is the
+/// state of the directory and is reported, so a read-only open still refuses exactly
+/// what a writable one refuses.
 pub fn recover(storage: &dyn Storage, directory: &Path, read_only: bool) -> Result<Recovered> {
+    if !read_only {
+        return recover_once(storage, directory, false);
+    }
+    let manifest_path = directory.join(snapshot::MANIFEST_FILE);
+    // Missing and unreadable read the same: only a change matters.
+    let manifest_bytes = || storage.read(&manifest_path).ok();
+    let mut attempt = 1;
+    loop {
+        let before = manifest_bytes();
+        match recover_once(storage, directory, true) {
+            Err(_) if attempt < READ_ONLY_ATTEMPTS && manifest_bytes() != before => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// One pass of [`recover`].
+fn recover_once(storage: &dyn Storage, directory: &Path, read_only: bool) -> Result<Recovered> {
     let wal = directory.join(super::WAL_DIRECTORY);
     let snapshots = directory.join(super::SNAPSHOT_DIRECTORY);
     let mut report = RecoveryReport::default();

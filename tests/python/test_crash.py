@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -381,3 +382,67 @@ def test_read_only_opens_beside_a_writer_process_see_a_prefix_holding_every_ack(
     assert prefixes == sorted(prefixes)
     final = check_after_crash(directory, acked, total)
     assert final >= prefixes[-1]
+
+
+def test_read_only_opens_beside_a_compacting_writer_process_see_a_prefix_holding_every_ack(tmp_path):
+    """The same with a writer that compacts every few commits: a compaction replaces the
+    MANIFEST and then removes the snapshot and segments the old one named, so a
+    read-only open that read the old MANIFEST finds them gone. It must start over from
+    the new one instead of failing. (The test above meets a compaction only when its
+    opens run long enough for the log to reach the automatic threshold: rarely.)"""
+    directory = tmp_path / "db"
+    total = 3000
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(directory), "always", str(total), "3", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(HANG_GUARD_SECONDS, child.kill)
+    guard.daemon = True
+    guard.start()
+    acked = []
+    finished = threading.Event()
+
+    def drain():
+        for line in child.stdout:
+            words = line.split()
+            if words[0] == "ack":
+                acked.append((int(words[1]), words[2]))
+            elif words[0] == "done":
+                break
+        finished.set()
+
+    try:
+        assert child.stdout.readline().split() == ["ready"]
+        reader_thread = threading.Thread(target=drain, daemon=True)
+        reader_thread.start()
+        versions = []
+        opens = 0
+        # Cheap opens (the version only), many of them, for a few seconds: the writer
+        # compacts several times during each.
+        deadline = time.monotonic() + 4
+        while not finished.is_set() and time.monotonic() < deadline:
+            acknowledged = len(acked)
+            with Strata.open(directory, read_only=True) as reader:
+                version = reader.info()["last_version"]
+                if opens % 50 == 0:
+                    assert recovered_prefix(reader, total) == version
+            assert version >= acknowledged
+            versions.append(version)
+            opens += 1
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        reader_thread.join(timeout=HANG_GUARD_SECONDS)
+    finally:
+        guard.cancel()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdin, child.stdout, child.stderr):
+            stream.close()
+    assert child.returncode == -signal.SIGKILL
+    assert versions == sorted(versions)
+    final = check_after_crash(directory, acked, total)
+    assert final >= versions[-1]
