@@ -56,10 +56,10 @@ pub enum StateRecord {
         spaces_version: u64,
     },
     Space { name: String, created_version: u64, updated_version: u64 },
-    Chain { kind: ChainKind, key: String, versions: Vec<ValueVersion> },
-    Event { version: u64, timestamp: u64, event_type: String, payload: Value, origin: EventOrigin },
+    Chain { kind: ChainKind, key: Name, versions: Vec<ValueVersion> },
+    Event { version: u64, timestamp: u64, event_type: Name, payload: Value, origin: EventOrigin },
     Collection { name: String, dimension: u32, metric: Metric, created_version: u64, updated_version: u64 },
-    VectorChain { key: String, versions: Vec<VectorVersion> },
+    VectorChain { key: Name, versions: Vec<VectorVersion> },
     SpaceAt { name: String, created_version: u64, created_at: u64, updated_version: u64 },
     CollectionAt {
         name: String,
@@ -117,14 +117,14 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
                 let mut versions: Vec<ValueVersion> =
                     chain.iter().map(|node| (node.version(), node.timestamp(), node.value().cloned())).collect();
                 versions.reverse();
-                sink(&StateRecord::Chain { kind, key: key.to_string(), versions })?;
+                sink(&StateRecord::Chain { kind, key: key.clone(), versions })?;
             }
         }
         for event in space.events.entries.iter() {
             sink(&StateRecord::Event {
                 version: event.version,
                 timestamp: event.timestamp,
-                event_type: event.event_type.to_string(),
+                event_type: event.event_type.clone(),
                 payload: event.payload.clone(),
                 origin: event.origin,
             })?;
@@ -147,7 +147,7 @@ pub fn write_branch(name: &str, branch: &BranchState, sink: &mut dyn FnMut(&Stat
                     })
                     .collect();
                 versions.reverse();
-                sink(&StateRecord::VectorChain { key: key.to_string(), versions })?;
+                sink(&StateRecord::VectorChain { key: key.clone(), versions })?;
             }
         }
     }
