@@ -21,7 +21,7 @@ export CARGO_TARGET_DIR := $(CURDIR)/target
 
 check-tools:
 	@command -v cargo >/dev/null || { echo "cargo (the Rust toolchain) is required: https://rustup.rs"; exit 1; }
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) (3.9 or newer) is required"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) (3.10 or newer) is required"; exit 1; }
 
 $(PY): | check-tools
 	$(PYTHON) -m venv $(VENV)
