@@ -434,7 +434,7 @@ impl Session {
             let commit = Commit {
                 version,
                 timestamp: now_micros(),
-                body: CommitBody::Write { branch: transaction.branch.to_string(), mutations },
+                body: CommitBody::Write { branch: Name::from(transaction.branch.as_str()), mutations },
             };
             let CommitBody::Write { mutations, .. } = &commit.body else {
                 return Err(Error::state("internal error: transaction commit body changed"));
@@ -455,7 +455,7 @@ impl Session {
             })?;
             let (mutations, output) =
                 build(&WriteTarget { branch: branch_state, space: &space, reads: RefCell::new(Vec::new()) })?;
-            let body = (!mutations.is_empty()).then(|| CommitBody::Write { branch: branch.to_string(), mutations });
+            let body = (!mutations.is_empty()).then(|| CommitBody::Write { branch: Name::from(branch.as_str()), mutations });
             Ok((body, output))
         })?;
         Ok((committed.version, committed.output))
@@ -929,7 +929,7 @@ impl Session {
             if state.branch(name).is_some() {
                 return Err(Error::conflict(format!("branch '{name}' already exists")));
             }
-            Ok((Some(CommitBody::BranchCreate { branch: name.to_owned() }), ()))
+            Ok((Some(CommitBody::BranchCreate { branch: Name::from(name) }), ()))
         })?;
         version.ok_or_else(|| Error::state("internal error: create_branch produced no commit"))
     }
@@ -953,14 +953,14 @@ impl Session {
             }
             let (body, keys) = match at {
                 None => (
-                    CommitBody::BranchFork { source: source.to_string(), destination: destination.to_owned() },
+                    CommitBody::BranchFork { source: Name::from(source.as_str()), destination: Name::from(destination) },
                     source_state.live_record_count(),
                 ),
                 Some(at) => {
                     time_travel::check_point(state, at)?;
                     let (past, _) = time_travel::branch_as_of(source_state, at);
                     (
-                        CommitBody::BranchForkAt { source: source.to_string(), destination: destination.to_owned(), at },
+                        CommitBody::BranchForkAt { source: Name::from(source.as_str()), destination: Name::from(destination), at },
                         past.live_record_count(),
                     )
                 }
@@ -990,7 +990,7 @@ impl Session {
             if state.branch(name).is_none() {
                 return Err(Error::not_found(format!("branch '{name}' does not exist")));
             }
-            Ok((Some(CommitBody::BranchDelete { branch: name.to_owned() }), ()))
+            Ok((Some(CommitBody::BranchDelete { branch: Name::from(name) }), ()))
         })?;
         Ok(())
     }
@@ -1042,8 +1042,8 @@ impl Session {
                 .ok_or_else(|| Error::not_found(format!("the current branch '{target}' no longer exists")))?;
             let plan = branch_ops::plan_merge(source, source_state, &target, target_state, strategy)?;
             let body = (!plan.mutations.is_empty() || plan.base_moves).then(|| CommitBody::Merge {
-                source: source.to_owned(),
-                target: target.to_string(),
+                source: Name::from(source),
+                target: Name::from(target.as_str()),
                 mutations: plan.mutations,
             });
             Ok((body, plan.report))
@@ -1175,7 +1175,7 @@ impl Session {
         let committed = self.engine.commit(|latest| {
             check_conflicts(&transaction, latest)?;
             let branch = transaction.branch.to_string();
-            Ok((Some(CommitBody::Write { branch, mutations: transaction.mutations.clone() }), ()))
+            Ok((Some(CommitBody::Write { branch: branch.into(), mutations: transaction.mutations.clone() }), ()))
         })?;
         committed.version.ok_or_else(|| Error::state("internal error: a transaction commit produced no version"))
     }
@@ -1298,7 +1298,7 @@ impl Session {
             if state.branch(&name).is_some() {
                 return Err(Error::conflict(format!("branch '{name}' already exists; delete it or rename it before importing")));
             }
-            Ok((Some(CommitBody::BranchImport { branch: name.clone(), bundle: bytes, prebuilt }), ()))
+            Ok((Some(CommitBody::BranchImport { branch: Name::from(name.as_str()), bundle: bytes, prebuilt }), ()))
         })?;
         version.ok_or_else(|| Error::state("internal error: branch_import produced no commit"))?;
         Ok(ImportReport { branch: name, transactions_applied: 1, keys_written })

@@ -1772,7 +1772,7 @@ fn recovery_refuses_a_checksummed_frame_that_does_not_decode_or_apply() {
                 version: 3,
                 timestamp: 1,
                 body: CommitBody::Write {
-                    branch: "no-such-branch".to_owned(),
+                    branch: "no-such-branch".into(),
                     mutations: vec![Mutation::KvPut { space: "default".into(), key: "k".into(), value: Packed::from_value(&int(1)) }],
                 },
             })

@@ -58,23 +58,23 @@ impl Mutation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CommitBody {
     /// A write set on one branch (a single write, a transaction, an import).
-    Write { branch: String, mutations: Vec<Mutation> },
+    Write { branch: Name, mutations: Vec<Mutation> },
     /// A new empty branch.
-    BranchCreate { branch: String },
+    BranchCreate { branch: Name },
     /// A copy of `source` as it is at this commit, named `destination`.
-    BranchFork { source: String, destination: String },
-    BranchDelete { branch: String },
+    BranchFork { source: Name, destination: Name },
+    BranchDelete { branch: Name },
     /// A merge of `source` into `target`: the mutations it applies to `target`, and the
     /// fact that `target` has now taken in `source` up to this commit.
-    Merge { source: String, target: String, mutations: Vec<Mutation> },
+    Merge { source: Name, target: Name, mutations: Vec<Mutation> },
     /// A copy of `source` as it was at `at` (its later changes left out), named
     /// `destination`.
-    BranchForkAt { source: String, destination: String, at: AsOf },
+    BranchForkAt { source: Name, destination: Name, at: AsOf },
     /// A new branch `branch` built from a bundle file's bytes (kept whole, so replay
     /// rebuilds exactly what the import built). Its history keeps the exporting
     /// database's versions, all older than this commit's.
     BranchImport {
-        branch: String,
+        branch: Name,
         #[serde(with = "serde_bytes")]
         bundle: Vec<u8>,
         /// The branch already rebuilt from `bundle` by the live import path (which has
