@@ -1,8 +1,8 @@
 //! Values kept in their encoded form.
 //!
 //! A [`Packed`] holds the bytes of one [`Value`] exactly as the log and snapshots store
-//! it (the postcard encoding of `Value`, FORMAT.md "Engine payloads"), in one shared
-//! allocation. Records of the KV store, state cells and documents are kept this way:
+//! it (the postcard encoding of `Value`, FORMAT.md "Engine payloads"): inside the handle
+//! when they fit in 22 bytes (a number, a short string), else in one shared allocation. Records of the KV store, state cells and documents are kept this way:
 //! a put encodes once (the binding writes the bytes straight from Python objects), the
 //! log record and the state share the encoding, and a read decodes straight into the
 //! caller's objects. Replaying a log or loading a snapshot copies each value's bytes
@@ -43,14 +43,44 @@ const OBJECT: u8 = 7;
 
 /// One value in its encoded form (see the module docs). Cheap to clone.
 #[derive(Clone)]
-pub struct Packed(Arc<[u8]>);
+pub struct Packed(Repr);
+
+/// Most bytes a value may have to be kept inline, inside the `Packed` itself.
+const INLINE_MAX: usize = 22;
+
+/// Small values (a number, a short string: most state cells and many KV values) live
+/// inside the handle, saving an allocation per version; larger ones are shared.
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE_MAX] },
+    Shared(Arc<[u8]>),
+}
+
+impl Packed {
+    fn from_bytes(bytes: &[u8]) -> Packed {
+        if bytes.len() <= INLINE_MAX {
+            let mut inline = [0u8; INLINE_MAX];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            Packed(Repr::Inline { len: bytes.len() as u8, bytes: inline })
+        } else {
+            Packed(Repr::Shared(Arc::from(bytes)))
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared(shared) => shared,
+        }
+    }
+}
 
 impl Packed {
     /// Encodes a value. The caller has checked it ([`Value::check`]).
     pub fn from_value(value: &Value) -> Packed {
         let mut writer = PackedWriter::new();
         writer.value(value);
-        Packed(Arc::from(writer.buf))
+        Packed::from_bytes(&writer.buf)
     }
 
     /// Checks a value's limits and encodes it; `what` names it in the error.
@@ -66,12 +96,15 @@ impl Packed {
 
     /// The encoded bytes (what the log stores for this value).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.bytes()
     }
 
     /// Memory held for the value, for `info()` and statistics.
     pub fn approximate_size(&self) -> usize {
-        self.0.len() + 2 * std::mem::size_of::<usize>()
+        match &self.0 {
+            Repr::Inline { .. } => std::mem::size_of::<Packed>(),
+            Repr::Shared(shared) => shared.len() + std::mem::size_of::<Packed>() + 2 * std::mem::size_of::<usize>(),
+        }
     }
 
     /// A reader positioned at the value.
@@ -82,7 +115,7 @@ impl Packed {
     /// A reader positioned at `position` (where a reader of this value stood before an
     /// item, [`PackedReader::position`]).
     pub fn reader_at(&self, position: usize) -> PackedReader<'_> {
-        PackedReader { bytes: &self.0, pos: position }
+        PackedReader { bytes: self.bytes(), pos: position }
     }
 
     /// The value nested in this one that starts at `position` (where a reader of this
@@ -92,8 +125,8 @@ impl Packed {
             return self.clone();
         }
         let mut reader = self.reader_at(position);
-        let whole = reader.skip().and_then(|()| self.0.get(position..reader.pos));
-        Packed(Arc::from(whole.unwrap_or(&[NULL])))
+        let whole = reader.skip().and_then(|()| self.bytes().get(position..reader.pos));
+        Packed::from_bytes(whole.unwrap_or(&[NULL]))
     }
 }
 
@@ -126,7 +159,7 @@ impl From<&Value> for Packed {
 /// ignored): the same bytes always are; different bytes are compared decoded.
 impl PartialEq for Packed {
     fn eq(&self, other: &Packed) -> bool {
-        self.0 == other.0 || self.to_value() == other.to_value()
+        self.bytes() == other.bytes() || self.to_value() == other.to_value()
     }
 }
 
@@ -226,7 +259,7 @@ impl PackedWriter {
                 "{what} is larger than the limit of {VALUE_BYTES_MAX} bytes encoded"
             )));
         }
-        Ok(Packed(Arc::from(self.buf)))
+        Ok(Packed::from_bytes(&self.buf))
     }
 
     fn blob(&mut self, bytes: &[u8]) {
@@ -275,7 +308,7 @@ pub struct PackedReader<'a> {
 
 impl<'a> PackedReader<'a> {
     pub fn new(packed: &'a Packed) -> PackedReader<'a> {
-        PackedReader { bytes: &packed.0, pos: 0 }
+        PackedReader { bytes: packed.bytes(), pos: 0 }
     }
 
     /// How far into the value the reader is.
@@ -401,8 +434,9 @@ impl Serialize for Packed {
         if serializer.is_human_readable() {
             return Err(ser::Error::custom("a packed value serializes only to postcard"));
         }
-        let mut tuple = serializer.serialize_tuple(self.0.len())?;
-        self.0.iter().try_for_each(|byte| tuple.serialize_element(byte))?;
+        let bytes = self.bytes();
+        let mut tuple = serializer.serialize_tuple(bytes.len())?;
+        bytes.iter().try_for_each(|byte| tuple.serialize_element(byte))?;
         tuple.end()
     }
 }
@@ -585,6 +619,20 @@ mod tests {
         let back: Packed = postcard::from_bytes(&encoded).unwrap();
         assert_eq!(back.as_bytes(), packed.as_bytes());
         assert_eq!(back.to_value(), value);
+    }
+
+    #[test]
+    fn small_values_live_inline_and_every_size_round_trips() {
+        // A chain node (two counts, version, timestamp, value, link) stays 64 bytes.
+        assert_eq!(std::mem::size_of::<Option<Packed>>(), 24);
+        for len in [0, 19, 20, 21, 40] {
+            let value = Value::String("x".repeat(len));
+            let packed = Packed::from_value(&value);
+            assert_eq!(matches!(packed.0, Repr::Inline { .. }), packed.as_bytes().len() <= INLINE_MAX, "{len}");
+            assert_eq!(packed.as_bytes(), &postcard::to_allocvec(&value).unwrap()[..]);
+            let back: Packed = postcard::from_bytes(packed.as_bytes()).unwrap();
+            assert_eq!((back.as_bytes(), back.to_value()), (packed.as_bytes(), value));
+        }
     }
 
     #[test]
