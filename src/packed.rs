@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
-use crate::value::{Object, Value};
+use crate::value::{Object, Tag, Value, VARIANTS};
 
 const NULL: u8 = 0;
 const BOOL: u8 = 1;
@@ -441,8 +441,6 @@ impl Serialize for Packed {
     }
 }
 
-const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
-
 // Decoding transcodes: it reads `Value`'s encoding from any serde format and writes the
 // packed bytes, with the depth limit applied while decoding (a hostile file claiming a
 // value nested a million levels gets an error, never a stack overflow) and the size
@@ -456,17 +454,6 @@ impl<'de> Deserialize<'de> for Packed {
     }
 }
 
-#[derive(Deserialize)]
-enum Tag {
-    Null,
-    Bool,
-    Int,
-    Float,
-    String,
-    Bytes,
-    Array,
-    Object,
-}
 
 struct PackSeed<'w> {
     writer: &'w mut PackedWriter,

@@ -149,11 +149,12 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-/// The variant names, in the derived encoding's order.
-const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
+/// The variant names, in the derived encoding's order (also read by `packed`).
+pub(crate) const VARIANTS: &[&str] = &["Null", "Bool", "Int", "Float", "String", "Bytes", "Array", "Object"];
 
+/// A value's variant, as decoded from its tag (also by `packed`).
 #[derive(Deserialize)]
-enum Tag {
+pub(crate) enum Tag {
     Null,
     Bool,
     Int,

@@ -328,14 +328,13 @@ def test_a_torn_last_record_is_reported_in_info_recovery(tmp_path):
 # --- read-only opens beside a running writer ---------------------------------------------
 
 
-def test_read_only_opens_beside_a_writer_process_see_a_prefix_holding_every_ack(tmp_path):
-    """A writer process runs flat out while we open the directory read-only again and
-    again: each open sees a whole prefix of the sequence holding every commit
-    acknowledged before it began, even with the log growing under it."""
-    directory = tmp_path / "db"
-    total = 3000  # "always" mode keeps the writer from finishing before we are done
+def read_only_opens_beside_a_writer(directory, total, compact_every, open_once, keep_going):
+    """Runs a writer process ("always" mode, compacting every `compact_every` commits,
+    0 for never) while `open_once(acknowledged)` opens the directory read-only again and
+    again, as long as `keep_going(results)` holds; then kills the writer with SIGKILL.
+    Returns the acks and what each open returned (a count of commits it saw)."""
     child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(directory), "always", str(total), "0", "0"],
+        [sys.executable, "-c", WRITER, str(directory), "always", str(total), str(compact_every), "0"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -357,17 +356,16 @@ def test_read_only_opens_beside_a_writer_process_see_a_prefix_holding_every_ack(
                 break
         finished.set()
 
+    results = []
     try:
         assert child.stdout.readline().split() == ["ready"]
         reader_thread = threading.Thread(target=drain, daemon=True)
         reader_thread.start()
-        prefixes = []
-        while not finished.is_set() and len(prefixes) < 25:
+        while not finished.is_set() and keep_going(results):
             acknowledged = len(acked)
-            with Strata.open(directory, read_only=True) as reader:
-                prefix = recovered_prefix(reader, total)
-            assert prefix >= acknowledged
-            prefixes.append(prefix)
+            seen = open_once(len(results))
+            assert seen >= acknowledged
+            results.append(seen)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         reader_thread.join(timeout=HANG_GUARD_SECONDS)
@@ -379,9 +377,23 @@ def test_read_only_opens_beside_a_writer_process_see_a_prefix_holding_every_ack(
         for stream in (child.stdin, child.stdout, child.stderr):
             stream.close()
     assert child.returncode == -signal.SIGKILL
-    assert prefixes == sorted(prefixes)
+    assert results == sorted(results)
     final = check_after_crash(directory, acked, total)
-    assert final >= prefixes[-1]
+    assert final >= results[-1]
+
+
+def test_read_only_opens_beside_a_writer_process_see_a_prefix_holding_every_ack(tmp_path):
+    """A writer process runs flat out while we open the directory read-only again and
+    again: each open sees a whole prefix of the sequence holding every commit
+    acknowledged before it began, even with the log growing under it."""
+    directory = tmp_path / "db"
+    total = 3000  # "always" mode keeps the writer from finishing before we are done
+
+    def open_once(_index):
+        with Strata.open(directory, read_only=True) as reader:
+            return recovered_prefix(reader, total)
+
+    read_only_opens_beside_a_writer(directory, total, 0, open_once, lambda results: len(results) < 25)
 
 
 def test_read_only_opens_beside_a_compacting_writer_process_see_a_prefix_holding_every_ack(tmp_path):
@@ -392,57 +404,15 @@ def test_read_only_opens_beside_a_compacting_writer_process_see_a_prefix_holding
     opens run long enough for the log to reach the automatic threshold: rarely.)"""
     directory = tmp_path / "db"
     total = 3000
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(directory), "always", str(total), "3", "0"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    guard = threading.Timer(HANG_GUARD_SECONDS, child.kill)
-    guard.daemon = True
-    guard.start()
-    acked = []
-    finished = threading.Event()
 
-    def drain():
-        for line in child.stdout:
-            words = line.split()
-            if words[0] == "ack":
-                acked.append((int(words[1]), words[2]))
-            elif words[0] == "done":
-                break
-        finished.set()
+    def open_once(index):
+        # Cheap opens (the version only), many of them: the writer compacts several
+        # times during each; every 50th also checks the whole prefix.
+        with Strata.open(directory, read_only=True) as reader:
+            version = reader.info()["last_version"]
+            if index % 50 == 0:
+                assert recovered_prefix(reader, total) == version
+            return version
 
-    try:
-        assert child.stdout.readline().split() == ["ready"]
-        reader_thread = threading.Thread(target=drain, daemon=True)
-        reader_thread.start()
-        versions = []
-        opens = 0
-        # Cheap opens (the version only), many of them, for a few seconds: the writer
-        # compacts several times during each.
-        deadline = time.monotonic() + 4
-        while not finished.is_set() and time.monotonic() < deadline:
-            acknowledged = len(acked)
-            with Strata.open(directory, read_only=True) as reader:
-                version = reader.info()["last_version"]
-                if opens % 50 == 0:
-                    assert recovered_prefix(reader, total) == version
-            assert version >= acknowledged
-            versions.append(version)
-            opens += 1
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        reader_thread.join(timeout=HANG_GUARD_SECONDS)
-    finally:
-        guard.cancel()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdin, child.stdout, child.stderr):
-            stream.close()
-    assert child.returncode == -signal.SIGKILL
-    assert versions == sorted(versions)
-    final = check_after_crash(directory, acked, total)
-    assert final >= versions[-1]
+    deadline = time.monotonic() + 4
+    read_only_opens_beside_a_writer(directory, total, 3, open_once, lambda _results: time.monotonic() < deadline)
