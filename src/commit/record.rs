@@ -121,3 +121,28 @@ pub struct Commit {
     pub timestamp: u64,
     pub body: CommitBody,
 }
+
+impl Commit {
+    /// About how many bytes the commit encodes to (at least that many for its values
+    /// and embeddings), so the encoder can reserve its buffer once.
+    pub fn encoded_size_hint(&self) -> usize {
+        const FIXED: usize = 64;
+        let mutation = |m: &Mutation| {
+            FIXED
+                + match m {
+                    Mutation::KvPut { value, .. } | Mutation::CellPut { value, .. } => value.as_bytes().len(),
+                    Mutation::DocumentPut { document, .. } => document.as_bytes().len(),
+                    Mutation::VectorPut { embedding, .. } => 4 * embedding.len() + FIXED,
+                    _ => 0,
+                }
+        };
+        FIXED
+            + match &self.body {
+                CommitBody::Write { mutations, .. } | CommitBody::Merge { mutations, .. } => {
+                    mutations.iter().map(mutation).sum()
+                }
+                CommitBody::BranchImport { bundle, .. } => bundle.len(),
+                _ => 0,
+            }
+    }
+}

@@ -387,8 +387,8 @@ impl Shared {
 
 impl CommitLog for LogWriter {
     fn encode(&self, commit: &Commit) -> Result<Vec<u8>> {
-        // Room for a typical small commit up front, so encoding rarely grows the buffer.
-        postcard::to_extend(commit, Vec::with_capacity(256)).map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))
+        // Room for the whole commit up front, so encoding rarely grows the buffer.
+        postcard::to_extend(commit, Vec::with_capacity(commit.encoded_size_hint())).map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))
     }
 
     fn append(&self, version: u64, payload: &[u8]) -> Result<()> {
