@@ -89,8 +89,9 @@ struct SyncState {
     peak_waiting: u64,
     last_group: u64,
     last_fsync: Duration,
-    /// A leader is waiting for more commits to be written before it fsyncs.
-    gathering: bool,
+    /// A leader is waiting until this version is written before it fsyncs (it is woken
+    /// once, by the commit that completes its group, not by each one).
+    gather_until: Option<u64>,
 }
 
 struct Shared {
@@ -101,7 +102,7 @@ struct Shared {
     active: Mutex<Active>,
     sync: Mutex<SyncState>,
     synced: Condvar,
-    /// Signalled when a commit is written while a leader is gathering a group.
+    /// Signalled when the commit that completes a gathering leader's group is written.
     appended: Condvar,
     /// Bytes in the log since the last snapshot (drives automatic compaction).
     log_bytes: AtomicU64,
@@ -350,13 +351,13 @@ impl Shared {
         }
         let wanted = sync.durable_version + sync.last_group;
         let deadline = Instant::now() + (sync.last_fsync / 2).min(Duration::from_millis(2));
-        sync.gathering = true;
+        sync.gather_until = Some(wanted);
         while sync.written_version < wanted && sync.poisoned.is_none() {
             if self.appended.wait_until(sync, deadline).timed_out() {
                 break;
             }
         }
-        sync.gathering = false;
+        sync.gather_until = None;
     }
 
     fn run_flusher(&self) {
@@ -420,7 +421,7 @@ impl CommitLog for LogWriter {
         shared.log_bytes.fetch_add(active.buffer.len() as u64, Ordering::Relaxed);
         let mut sync = shared.sync.lock();
         sync.written_version = version;
-        if sync.gathering {
+        if sync.gather_until.is_some_and(|wanted| version >= wanted) {
             shared.appended.notify_one();
         }
         Ok(())
