@@ -1,15 +1,22 @@
 //! Conversions between Python objects and engine values, done once and directly (no
 //! JSON round trip).
 //!
+//! Stored records (KV values, cells, documents) go straight between Python objects and
+//! their packed bytes ([`to_packed`], [`packed_to_py`]); event payloads, vector metadata
+//! and `json_set` values go through a [`Value`] tree.
+//!
 //! Invariants:
-//! - Python to [`Value`] counts nesting depth while it converts and stops past
+//! - Python to [`Value`] or packed bytes counts nesting depth while it converts and stops past
 //!   [`VALUE_DEPTH_MAX`], so a 100,000-deep list is refused with `ValidationError` after
 //!   129 frames instead of overflowing the stack.
 //! - The happy path allocates only what the value itself needs: the location of a bad
 //!   value (`value["a"][3]`) is assembled only when an error travels back up.
 //! - Exact built-in types are recognised first by a pointer comparison; subclasses
 //!   (`OrderedDict`, `IntEnum`, ...) and NumPy scalars take a slower path afterwards.
-//! - [`Value`] to Python never fails on depth: the engine refuses values nested deeper
+//! - A dict or list is written with the length it had when its conversion began, and
+//!   the packed bytes always hold the count they announce: one that a conversion hook
+//!   shrinks meanwhile is refused, a list it grows is stored at its announced length.
+//! - [`Value`] or packed bytes to Python never fail on depth: the engine refuses values nested deeper
 //!   than [`VALUE_DEPTH_MAX`], so the recursion is bounded.
 //! - Vectors are copied into an owned `Vec<f32>` while the GIL is held, so another
 //!   Python thread can never change an array while the engine reads it.
@@ -484,7 +491,7 @@ pub fn optional_to_py<'py, V: StoredValue>(py: Python<'py>, value: Option<&V>) -
     }
 }
 
-/// A list of `str` from anything that derefs to `str` (`Arc<str>`, `String`).
+/// A list of `str` from anything that derefs to `str` (`Name`, `String`).
 pub fn str_list<'py, S: AsRef<str>>(py: Python<'py>, names: &[S]) -> PyResult<Bound<'py, PyList>> {
     PyList::new(
         py,
