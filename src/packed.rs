@@ -99,14 +99,6 @@ impl Packed {
         self.bytes()
     }
 
-    /// Memory held for the value, for `info()` and statistics.
-    pub fn approximate_size(&self) -> usize {
-        match &self.0 {
-            Repr::Inline { .. } => std::mem::size_of::<Packed>(),
-            Repr::Shared(shared) => shared.len() + std::mem::size_of::<Packed>() + 2 * std::mem::size_of::<usize>(),
-        }
-    }
-
     /// A reader positioned at the value.
     pub fn reader(&self) -> PackedReader<'_> {
         PackedReader::new(self)
@@ -146,12 +138,6 @@ impl IntoPacked for Value {
 impl IntoPacked for Packed {
     fn into_packed(self, _what: &str) -> Result<Packed> {
         Ok(self)
-    }
-}
-
-impl From<&Value> for Packed {
-    fn from(value: &Value) -> Packed {
-        Packed::from_value(value)
     }
 }
 
