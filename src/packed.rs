@@ -2,10 +2,11 @@
 //!
 //! A [`Packed`] holds the bytes of one [`Value`] exactly as the log and snapshots store
 //! it (the postcard encoding of `Value`, FORMAT.md "Engine payloads"): inside the handle
-//! when they fit in 22 bytes (a number, a short string), else in one shared allocation. Records of the KV store, state cells and documents are kept this way:
-//! a put encodes once (the binding writes the bytes straight from Python objects), the
-//! log record and the state share the encoding, and a read decodes straight into the
-//! caller's objects. Replaying a log or loading a snapshot copies each value's bytes
+//! when they fit in 22 bytes (a number, a short string), else in one shared allocation.
+//! Records of the KV store, state cells and documents, and event payloads, are kept
+//! this way: a put encodes once (the binding writes the bytes straight from Python
+//! objects), the log record and the state share the encoding, and a read decodes
+//! straight into the caller's objects. Replaying a log or loading a snapshot copies each value's bytes
 //! instead of building a tree of allocations.
 //!
 //! Invariants: the bytes are always one well-formed value (every string valid UTF-8,

@@ -611,9 +611,9 @@ impl Session {
     // ----- events -------------------------------------------------------------------
 
     /// Appends an event; returns its sequence number (0-based, dense per branch and space).
-    pub fn event_append(&self, event_type: &str, payload: Value) -> Result<u64> {
+    pub fn event_append(&self, event_type: &str, payload: impl IntoPacked) -> Result<u64> {
         check_key("event type", event_type)?;
-        payload.check("payload")?;
+        let payload = payload.into_packed("payload")?;
         let (_, sequence) = self.write(|target| {
             let sequence = target.space().map_or(0, |s| s.events.entries.len() as u64);
             Ok((

@@ -445,7 +445,7 @@ fn dump(state: &DbState, timestamps: bool) -> Vec<String> {
                     event.version,
                     at(event.timestamp),
                     event.event_type,
-                    exact(&event.payload)
+                    exact(&event.payload.to_value())
                 ));
             }
             for (event_type, sequences) in space.events.by_type.iter() {
@@ -771,7 +771,7 @@ fn reopen_preserves_bytes_nan_floats_and_nested_objects_exactly() {
             let document = db.json_get(&key, "$.value").unwrap().map(|p| p.to_value()).unwrap();
             assert_eq!(exact(&document), exact(value), "json {key} {when}");
             let event = db.event_get(index as u64).unwrap().unwrap();
-            assert_eq!(exact(&event.payload), exact(value), "event {index} {when}");
+            assert_eq!(exact(&event.payload.to_value()), exact(value), "event {index} {when}");
         }
     };
     check(&db, "before reopen");

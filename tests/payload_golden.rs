@@ -43,7 +43,7 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
         ("mutation-kv-delete", Mutation::KvDelete { space: s(), key: "k".into() }),
         ("mutation-cell-put", Mutation::CellPut { space: s(), cell: "c".into(), value: Packed::from_value(&Value::Int(2)) }),
         ("mutation-cell-delete", Mutation::CellDelete { space: s(), cell: "c".into() }),
-        ("mutation-event-append", Mutation::EventAppend { space: s(), event_type: "t".into(), payload: Value::Null }),
+        ("mutation-event-append", Mutation::EventAppend { space: s(), event_type: "t".into(), payload: Packed::from_value(&Value::Null) }),
         ("mutation-document-put", Mutation::DocumentPut { space: s(), key: "d".into(), document: Packed::from_value(&Value::Int(3)) }),
         ("mutation-document-delete", Mutation::DocumentDelete { space: s(), key: "d".into() }),
         (
@@ -69,7 +69,7 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             Mutation::EventCopy {
                 space: s(),
                 event_type: "t".into(),
-                payload: Value::Int(4),
+                payload: Packed::from_value(&Value::Int(4)),
                 origin: EventOrigin { version: 9, ordinal: 2 },
             },
         ),
@@ -129,7 +129,7 @@ fn records() -> Vec<(&'static str, StateRecord)> {
                 version: 2,
                 timestamp: 3,
                 event_type: "t".into(),
-                payload: Value::Null,
+                payload: Packed::from_value(&Value::Null),
                 origin: EventOrigin { version: 2, ordinal: 0 },
             },
         ),

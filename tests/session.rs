@@ -397,7 +397,7 @@ fn events_get_returns_type_payload_sequence_and_version() {
     let event = db.event_get(0).unwrap().unwrap();
     assert_eq!(event.sequence, 0);
     assert_eq!(&*event.event_type, "tool_call");
-    assert_eq!(event.payload, payload);
+    assert_eq!(event.payload.to_value(), payload);
     assert_eq!(event.version, 2, "the event's commit version");
     assert!(db.event_get(1).unwrap().is_none());
     assert!(db.event_get(u64::MAX).unwrap().is_none());
@@ -410,7 +410,7 @@ fn events_list_by_type_in_sequence_order() {
         db.event_append(event_type, int(i as i64)).unwrap();
     }
     let listed: Vec<(u64, Value)> =
-        db.event_list("a").unwrap().iter().map(|e| (e.sequence, e.payload.clone())).collect();
+        db.event_list("a").unwrap().iter().map(|e| (e.sequence, e.payload.to_value())).collect();
     assert_eq!(listed, vec![(0, int(0)), (2, int(2)), (4, int(4))]);
     assert!(db.event_list("zzz").unwrap().is_empty());
     assert_eq!(db.event_list("b").unwrap().len(), 1);
@@ -449,7 +449,7 @@ fn events_accept_any_payload() {
     let db = Session::in_memory();
     for payload in [Value::Null, Value::Bytes(vec![1, 2]), Value::Float(f64::NAN), Value::Array(vec![])] {
         let sequence = db.event_append("any", payload.clone()).unwrap();
-        assert_eq!(db.event_get(sequence).unwrap().unwrap().payload, payload);
+        assert_eq!(db.event_get(sequence).unwrap().unwrap().payload.to_value(), payload);
     }
 }
 
@@ -905,7 +905,7 @@ fn branches_fork_copies_every_primitive_in_every_space_with_history() {
     assert_eq!(history(db.kv_history("gone").unwrap()), gone_history);
     assert!(db.kv_get("gone").unwrap().is_none());
     assert_eq!(value(db.state_get("c").unwrap()), Some(text("s")));
-    assert_eq!(db.event_get(0).unwrap().unwrap().payload, int(1));
+    assert_eq!(db.event_get(0).unwrap().unwrap().payload.to_value(), int(1));
     assert_eq!(db.json_get("d", "$.a").unwrap().map(|p| p.to_value()), Some(int(1)));
     let record = db.vector_get("v", "x").unwrap().unwrap();
     assert_eq!((&*record.embedding, record.metadata), (&[1.0f32, 0.0][..], Some(text("m"))));
@@ -1288,7 +1288,7 @@ fn merge_appends_source_events_after_the_targets_own() {
     });
     let report = db.merge_branches("feature", "strict").unwrap();
     assert!(report.conflicts.is_empty(), "events never conflict");
-    let payloads: Vec<Value> = db.event_list("e").unwrap().iter().map(|e| e.payload.clone()).collect();
+    let payloads: Vec<Value> = db.event_list("e").unwrap().iter().map(|e| e.payload.to_value()).collect();
     assert_eq!(payloads, vec![text("target"), text("source-1"), text("source-2")]);
     let sequences: Vec<u64> = db.event_list("e").unwrap().iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, vec![0, 1, 2], "sequences stay dense");
@@ -1322,7 +1322,7 @@ fn merge_back_and_forth_never_duplicates_events() {
     on_branch(&db, "feature", || db.merge_branches("default", "strict").unwrap());
 
     let payloads =
-        |db: &Session| -> Vec<Value> { db.event_list("e").unwrap().iter().map(|e| e.payload.clone()).collect() };
+        |db: &Session| -> Vec<Value> { db.event_list("e").unwrap().iter().map(|e| e.payload.to_value()).collect() };
     let mut on_default = payloads(&db);
     let mut on_feature = on_branch(&db, "feature", || payloads(&db));
     assert_eq!(on_default.len(), 3, "default: {on_default:?}");

@@ -1,9 +1,9 @@
 //! Conversions between Python objects and engine values, done once and directly (no
 //! JSON round trip).
 //!
-//! Stored records (KV values, cells, documents) go straight between Python objects and
-//! their packed bytes ([`to_packed`], [`packed_to_py`]); event payloads, vector metadata
-//! and `json_set` values go through a [`Value`] tree.
+//! Stored records (KV values, cells, documents, event payloads) go straight between
+//! Python objects and their packed bytes ([`to_packed`], [`packed_to_py`]); vector
+//! metadata, filters and `json_set` values go through a [`Value`] tree.
 //!
 //! Invariants:
 //! - Python to [`Value`] or packed bytes counts nesting depth while it converts and stops past

@@ -403,7 +403,7 @@ impl Strata {
         event_type: PyBackedStr,
         payload: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let payload = to_value(payload, "payload")?;
+        let payload = to_packed(payload, "payload")?;
         let (session, event_type) = (&self.session, &*event_type);
         engine(py, || session.event_append(event_type, payload))
     }

@@ -17,7 +17,7 @@ use stratadb::session::{
 use stratadb::vector_index::SearchHit;
 use stratadb::Packed;
 
-use crate::convert::{embedding_to_py, optional_to_py, str_list, to_py};
+use crate::convert::{embedding_to_py, optional_to_py, packed_to_py, str_list};
 
 /// `{"value", "version", "timestamp"}`; `value` is `None` for a delete.
 pub fn versioned<'py>(py: Python<'py>, node: &ChainNode<Packed>) -> PyResult<Bound<'py, PyDict>> {
@@ -58,7 +58,7 @@ pub fn history<'py>(
 /// number (as in the published package).
 pub fn event<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    dict.set_item(intern!(py, "value"), to_py(py, &event.payload)?)?;
+    dict.set_item(intern!(py, "value"), packed_to_py(py, &event.payload)?)?;
     dict.set_item(intern!(py, "version"), event.sequence)?;
     dict.set_item(intern!(py, "timestamp"), event.timestamp)?;
     dict.set_item(

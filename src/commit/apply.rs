@@ -16,7 +16,6 @@ use crate::model::{
     AsOf, BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
 };
 use crate::packed::Packed;
-use crate::value::Value;
 use crate::vector_index::VectorIndex;
 
 /// Returns the state after `commit`; `state` is untouched (the copy shares structure).
@@ -281,7 +280,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
     Ok(())
 }
 
-fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &str, payload: Value, origin: EventOrigin) {
+fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &str, payload: Packed, origin: EventOrigin) {
     let sequence = events.entries.len() as u64;
     let event_type = Name::from(event_type);
     events.by_type.entry(event_type.clone()).or_default().push_back(sequence);

@@ -18,7 +18,7 @@ pub enum Mutation {
     KvDelete { space: Name, key: Name },
     CellPut { space: Name, cell: Name, value: Packed },
     CellDelete { space: Name, cell: Name },
-    EventAppend { space: Name, event_type: Name, payload: Value },
+    EventAppend { space: Name, event_type: Name, payload: Packed },
     /// The whole document after the change (paths are resolved before commit).
     DocumentPut { space: Name, key: Name, document: Packed },
     DocumentDelete { space: Name, key: Name },
@@ -30,7 +30,7 @@ pub enum Mutation {
     /// Removes the space and everything in it, history included.
     SpaceDelete { space: Name },
     /// An event a merge brings over from another branch, keeping its origin.
-    EventCopy { space: Name, event_type: Name, payload: Value, origin: EventOrigin },
+    EventCopy { space: Name, event_type: Name, payload: Packed, origin: EventOrigin },
 }
 
 impl Mutation {

@@ -91,7 +91,7 @@ pub struct Event {
     pub version: u64,
     pub timestamp: u64,
     pub event_type: Name,
-    pub payload: Value,
+    pub payload: Packed,
     /// Where the event was first appended, on whichever branch: that commit's version
     /// and the event's place among that commit's events in the space. A merge copies
     /// the origin along, so an event reaching a branch by two paths is one event.

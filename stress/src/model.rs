@@ -72,7 +72,7 @@ impl Model {
         }
         if let Some(last) = self.events.last() {
             let event = session.event_get(events - 1).map_err(|e| e.to_string())?;
-            if event.map(|e| e.payload.clone()) != Some(Value::Int(*last)) {
+            if event.map(|e| e.payload.to_value()) != Some(Value::Int(*last)) {
                 return Err(format!("last event payload differs from the model's {last}"));
             }
         }

@@ -1530,7 +1530,7 @@ fn engine_pages(mut page: impl FnMut(Option<&str>) -> stratadb::Result<stratadb:
 fn engine_read(handle: &Session, read: Read) -> Outcome<String> {
     let kind = |e: stratadb::Error| e.kind();
     let events = |list: Vec<std::sync::Arc<stratadb::model::Event>>| -> Vec<(u64, u64, String, Value)> {
-        list.iter().map(|e| (e.sequence, e.version, e.event_type.to_string(), e.payload.clone())).collect()
+        list.iter().map(|e| (e.sequence, e.version, e.event_type.to_string(), e.payload.to_value())).collect()
     };
     Ok(match read {
         Read::KvGet(k) => show(engine_head(handle.kv_get(KEYS[k]).map_err(kind)?)),
@@ -1547,7 +1547,7 @@ fn engine_read(handle: &Session, read: Read) -> Outcome<String> {
             handle
                 .event_get(sequence as u64)
                 .map_err(kind)?
-                .map(|e| (e.sequence, e.version, e.event_type.to_string(), e.payload.clone())),
+                .map(|e| (e.sequence, e.version, e.event_type.to_string(), e.payload.to_value())),
         ),
         Read::EventList(t) => show(events(handle.event_list(EVENT_TYPES[t]).map_err(kind)?)),
         Read::EventPages(t) => {
