@@ -106,44 +106,14 @@ fn run(ops: &[Op]) -> Result<(), String> {
     Ok(())
 }
 
-/// The seed of the random sequences: fixed, so that every run of `cargo test` checks
-/// the same cases and a failure replays; `PROPTEST_RNG_SEED` picks other sequences.
-fn seed() -> u64 {
-    std::env::var("PROPTEST_RNG_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SEED)
-}
-
+/// The seed of the random sequences (`run_random_model`).
 const DEFAULT_SEED: u64 = 20_260_101;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    // No regression file in the source tree: minimized failures are written below as
-    // named tests instead.
-    ProptestConfig { cases, rng_seed: RngSeed::Fixed(seed()), failure_persistence: None, ..ProptestConfig::default() }
-}
 
 /// The random test. `MODEL_STATS=1` prints how often each situation worth covering
 /// came up (commits that conflict or not, merge decisions, ...).
 #[test]
 fn model_random_operations_match_the_reference_model() {
-    let mut runner = proptest::test_runner::TestRunner::new(config());
-    let result = runner.run(&ops_strategy(), |ops| {
-        run(&ops).map_err(|message| {
-            TestCaseError::fail(format!(
-                "{message}\n(replay: PROPTEST_RNG_SEED={} cargo test --test model)",
-                seed()
-            ))
-        })
-    });
-    if std::env::var_os("MODEL_STATS").is_some() {
-        STATS.with(|stats| {
-            for (what, count) in stats.borrow().iter() {
-                eprintln!("{count:>8}  {what}");
-            }
-        });
-    }
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+    run_random_model(DEFAULT_SEED, "model", &ops_strategy(), |ops| run(&ops));
 }
 
 /// The situation a step's outcome shows, for `MODEL_STATS`.

@@ -294,41 +294,14 @@ fn run_durable(always: bool, steps: &[Step]) -> Result<(), String> {
     durable.close()
 }
 
-/// See tests/model.rs: a fixed seed, `PROPTEST_RNG_SEED` for others.
-fn seed() -> u64 {
-    std::env::var("PROPTEST_RNG_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SEED)
-}
-
+/// The seed of the random sequences (`run_random_model`).
 const DEFAULT_SEED: u64 = 20_260_102;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    ProptestConfig { cases, rng_seed: RngSeed::Fixed(seed()), failure_persistence: None, ..ProptestConfig::default() }
-}
 
 /// The random test; `MODEL_STATS=1` prints how often crashes recovered everything or a
 /// prefix, and how the faults went.
 #[test]
 fn model_durable_random_steps_with_crashes_and_faults_match_the_model() {
-    let mut runner = proptest::test_runner::TestRunner::new(config());
-    let result = runner.run(&steps_strategy(), |(always, steps)| {
-        run_durable(always, &steps).map_err(|message| {
-            TestCaseError::fail(format!(
-                "{message}\n(replay: PROPTEST_RNG_SEED={} cargo test --test model_durable)",
-                seed()
-            ))
-        })
-    });
-    if std::env::var_os("MODEL_STATS").is_some() {
-        STATS.with(|stats| {
-            for (what, count) in stats.borrow().iter() {
-                eprintln!("{count:>8}  {what}");
-            }
-        });
-    }
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+    run_random_model(DEFAULT_SEED, "model_durable", &steps_strategy(), |(always, steps)| run_durable(always, &steps));
 }
 
 fn assert_runs(always: bool, steps: &[Step]) {

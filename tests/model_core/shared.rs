@@ -1824,6 +1824,40 @@ fn check_live_counts(db: &Session) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs a random model test: `PROPTEST_CASES` cases (64 by default) of `strategy`, from
+/// a fixed seed (`default_seed`, so every `cargo test` checks the same cases and a
+/// failure replays; `PROPTEST_RNG_SEED` picks other sequences). A failure names the
+/// seed and `test_file` to replay it; `MODEL_STATS=1` prints how often each situation
+/// worth covering came up. No regression file goes into the source tree: minimized
+/// failures are written as named tests instead.
+fn run_random_model<S: Strategy>(
+    default_seed: u64,
+    test_file: &str,
+    strategy: &S,
+    run: impl Fn(S::Value) -> Result<(), String>,
+) {
+    let seed = std::env::var("PROPTEST_RNG_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(default_seed);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let config =
+        ProptestConfig { cases, rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..ProptestConfig::default() };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(strategy, |value| {
+        run(value).map_err(|message| {
+            TestCaseError::fail(format!("{message}\n(replay: PROPTEST_RNG_SEED={seed} cargo test --test {test_file})"))
+        })
+    });
+    if std::env::var_os("MODEL_STATS").is_some() {
+        STATS.with(|stats| {
+            for (what, count) in stats.borrow().iter() {
+                eprintln!("{count:>8}  {what}");
+            }
+        });
+    }
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
 thread_local! {
     static STATS: std::cell::RefCell<BTreeMap<String, u64>> = const { std::cell::RefCell::new(BTreeMap::new()) };
 }
