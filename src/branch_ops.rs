@@ -234,7 +234,7 @@ pub fn plan_merge(
 
 #[allow(clippy::too_many_arguments)]
 fn merge_collection(
-    space: &str,
+    space: &Name,
     name: &Name,
     source: &Collection,
     target: Option<&Collection>,
@@ -243,7 +243,7 @@ fn merge_collection(
     mutations: &mut Vec<Mutation>,
     conflicts: &mut Vec<DiffEntry>,
 ) {
-    let entry = |key: &str| DiffEntry { space: space.to_owned(), primitive: "vector", key: format!("{name}/{key}") };
+    let entry = |key: &str| DiffEntry { space: space.to_string(), primitive: "vector", key: format!("{name}/{key}") };
     let empty = OrdMap::new();
     let target_records = match target {
         Some(existing) if existing.dimension != source.dimension || existing.metric != source.metric => {
@@ -263,8 +263,8 @@ fn merge_collection(
                 return;
             }
             mutations.push(Mutation::CollectionCreate {
-                space: Name::from(space),
-                collection: Name::from(name.as_str()),
+                space: space.clone(),
+                collection: name.clone(),
                 dimension: source.dimension as u32,
                 metric: source.metric,
             });
@@ -276,13 +276,13 @@ fn merge_collection(
         let decision = decide(source_chain, target_chain, base, source_base, strategy);
         let mutation = || match source_chain.live() {
             Some(value) => Mutation::VectorPut {
-                space: Name::from(space),
-                collection: Name::from(name.as_str()),
-                key: Name::from(key.as_str()),
+                space: space.clone(),
+                collection: name.clone(),
+                key: key.clone(),
                 embedding: value.embedding.to_vec(),
                 metadata: value.metadata.clone(),
             },
-            None => Mutation::VectorDelete { space: Name::from(space), collection: Name::from(name.as_str()), key: Name::from(key.as_str()) },
+            None => Mutation::VectorDelete { space: space.clone(), collection: name.clone(), key: key.clone() },
         };
         match decision {
             Decision::Skip => {}
@@ -339,8 +339,8 @@ fn decide<T: PartialEq>(
     }
 }
 
-fn value_mutation(primitive: &str, space: &str, key: &Name, value: Option<Packed>) -> Mutation {
-    let (space, key) = (Name::from(space), key.clone());
+fn value_mutation(primitive: &str, space: &Name, key: &Name, value: Option<Packed>) -> Mutation {
+    let (space, key) = (space.clone(), key.clone());
     match (primitive, value) {
         ("kv", Some(value)) => Mutation::KvPut { space, key, value },
         ("kv", None) => Mutation::KvDelete { space, key },

@@ -434,7 +434,7 @@ impl Session {
             let commit = Commit {
                 version,
                 timestamp: now_micros(),
-                body: CommitBody::Write { branch: Name::from(transaction.branch.as_str()), mutations },
+                body: CommitBody::Write { branch: transaction.branch.clone(), mutations },
             };
             let CommitBody::Write { mutations, .. } = &commit.body else {
                 return Err(Error::state("internal error: transaction commit body changed"));
@@ -455,7 +455,7 @@ impl Session {
             })?;
             let (mutations, output) =
                 build(&WriteTarget { branch: branch_state, space: &space, reads: RefCell::new(Vec::new()) })?;
-            let body = (!mutations.is_empty()).then(|| CommitBody::Write { branch: Name::from(branch.as_str()), mutations });
+            let body = (!mutations.is_empty()).then(|| CommitBody::Write { branch: branch.clone(), mutations });
             Ok((body, output))
         })?;
         Ok((committed.version, committed.output))
@@ -953,14 +953,14 @@ impl Session {
             }
             let (body, keys) = match at {
                 None => (
-                    CommitBody::BranchFork { source: Name::from(source.as_str()), destination: Name::from(destination) },
+                    CommitBody::BranchFork { source: source.clone(), destination: Name::from(destination) },
                     source_state.live_record_count(),
                 ),
                 Some(at) => {
                     time_travel::check_point(state, at)?;
                     let (past, _) = time_travel::branch_as_of(source_state, at);
                     (
-                        CommitBody::BranchForkAt { source: Name::from(source.as_str()), destination: Name::from(destination), at },
+                        CommitBody::BranchForkAt { source: source.clone(), destination: Name::from(destination), at },
                         past.live_record_count(),
                     )
                 }
@@ -1043,7 +1043,7 @@ impl Session {
             let plan = branch_ops::plan_merge(source, source_state, &target, target_state, strategy)?;
             let body = (!plan.mutations.is_empty() || plan.base_moves).then(|| CommitBody::Merge {
                 source: Name::from(source),
-                target: Name::from(target.as_str()),
+                target: target.clone(),
                 mutations: plan.mutations,
             });
             Ok((body, plan.report))
