@@ -1,23 +1,29 @@
 //! The shared engine behind every handle on one database: the published state and the
 //! single writer path.
 //!
-//! Readers call [`Engine::snapshot`]: one atomic load, no lock, never blocked by a
-//! writer. Writers go through [`Engine::commit`], which under one mutex assigns the
-//! next version, builds the commit against the newest state, applies it, appends it to
-//! the log, and only then publishes the new state; outside the mutex it waits for
-//! durability. Invariants: the published state's `last_version` equals the version of
-//! the newest commit the log accepted; versions are never reused; nothing is published
-//! that the log refused.
+//! Readers call [`Engine::snapshot`]: one atomic load and no lock while no commit has
+//! landed since the last snapshot was taken; the first snapshot after a commit takes a
+//! short lock to publish the newest state. Writers go through [`Engine::commit`], which
+//! under the writer lock assigns the next version, builds the commit against the newest
+//! state, appends it to the log, and only then makes it the newest state; outside the
+//! lock it waits for durability. A commit that no reader's snapshot shares the state
+//! with changes it in place instead of copying the paths it touches; that is why
+//! publishing is lazy.
+//!
+//! Invariants: the newest state's `last_version` equals the version of the newest
+//! commit the log accepted; the published state, when there is one, is the newest
+//! state; versions are never reused; nothing becomes visible that the log refused.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-// The writer lock, the published state (`ArcSwap`, a loom stand-in under `--cfg loom`)
-// and the flags of the commit and close paths: loom-checked by tests/loom.rs.
-use crate::sync::{ArcSwap, AtomicBool, AtomicUsize, Mutex, ThreadBuilder};
+// The writer lock, the newest and the published state (`ArcSwapOption`, a loom stand-in
+// under `--cfg loom`) and the flags of the commit and close paths: loom-checked by
+// tests/loom.rs.
+use crate::sync::{ArcSwapOption, AtomicBool, AtomicUsize, Mutex, ThreadBuilder};
 
-use crate::commit::{apply, Commit, CommitBody, CommitLog, MemoryLog};
+use crate::commit::{apply, apply::cannot_fail, apply_in_place, Commit, CommitBody, CommitLog, MemoryLog};
 use crate::durability::Durable;
 use crate::retention::Retention;
 use crate::error::{Error, Result};
@@ -67,7 +73,12 @@ enum Backend {
 
 /// One database: its state, its writer path and its log.
 pub struct Engine {
-    state: ArcSwap<DbState>,
+    /// The newest state, shared with readers; `None` when a commit has landed since a
+    /// reader last asked (the first reader after it publishes the newest state again).
+    published: ArcSwapOption<DbState>,
+    /// The newest state. Locked only for moments: to take a reference to it, and by a
+    /// commit to change it (after the log has the commit).
+    newest: Mutex<Arc<DbState>>,
     writer: Mutex<()>,
     backend: Backend,
     opened_at: Instant,
@@ -78,6 +89,18 @@ pub struct Engine {
     compacting: AtomicBool,
     retention: Mutex<Retention>,
     this: Weak<Engine>,
+}
+
+/// The most mutations a commit applies in place, under the lock that the first reader
+/// after a commit takes; a larger commit is applied to a copy outside that lock, so that
+/// no reader waits on a big transaction or merge.
+const IN_PLACE_MAX_MUTATIONS: usize = 16;
+
+/// Whether `commit` changes the newest state in place once it is logged: a small write
+/// that cannot fail (nothing to undo after the log took it).
+fn changes_in_place(state: &DbState, commit: &Commit) -> bool {
+    matches!(&commit.body, CommitBody::Write { mutations, .. } if mutations.len() <= IN_PLACE_MAX_MUTATIONS)
+        && cannot_fail(state, commit)
 }
 
 /// What a successful commit produced.
@@ -101,7 +124,8 @@ impl Engine {
 
     fn with_backend(state: DbState, backend: Backend, durability: Durability, read_only: bool) -> Arc<Engine> {
         Arc::new_cyclic(|this| Engine {
-            state: ArcSwap::from_pointee(state),
+            published: ArcSwapOption::new(None),
+            newest: Mutex::new(Arc::new(state)),
             writer: Mutex::new(()),
             backend,
             opened_at: Instant::now(),
@@ -130,9 +154,32 @@ impl Engine {
         }
     }
 
-    /// The newest published state. Lock-free.
+    /// The newest state. Lock-free unless a commit has landed since the last snapshot.
     pub fn snapshot(&self) -> Arc<DbState> {
-        self.state.load_full()
+        if let Some(state) = self.published.load_full() {
+            return state;
+        }
+        let newest = self.newest.lock();
+        let state = Arc::clone(&newest);
+        // Under `newest`'s lock, so that a commit cannot slip in between and leave an
+        // older state published.
+        self.published.store(Some(Arc::clone(&state)));
+        state
+    }
+
+    /// The newest state, for the writer (which holds the writer lock): unlike
+    /// [`Engine::snapshot`] it does not publish, so the next commit can still change the
+    /// state in place once this reference is dropped.
+    fn newest(&self) -> Arc<DbState> {
+        Arc::clone(&self.newest.lock())
+    }
+
+    /// Runs `change` on the newest state under its lock, and withdraws the published
+    /// state (it is no longer the newest).
+    fn change_newest<R>(&self, change: impl FnOnce(&mut Arc<DbState>) -> R) -> R {
+        let mut newest = self.newest.lock();
+        self.published.store(None);
+        change(&mut newest)
     }
 
     pub fn durability(&self) -> Durability {
@@ -160,7 +207,7 @@ impl Engine {
             if self.is_closed() {
                 return Err(Error::state("the database is closed"));
             }
-            let current = self.state.load_full();
+            let current = self.newest();
             let (body, output) = build(&current)?;
             let Some(body) = body else {
                 return Ok(Committed { version: None, output });
@@ -171,9 +218,18 @@ impl Engine {
             let timestamp = now_micros().max(current.last_timestamp);
             let commit = Commit { version, timestamp, body };
             let payload = self.log().encode(&commit)?;
-            let next = Arc::new(apply(&current, commit)?);
-            self.log().append(version, &payload)?;
-            self.state.store(next);
+            if changes_in_place(&current, &commit) {
+                // Dropping our reference first lets `make_mut` find the state unshared
+                // when no reader holds it; then nothing is copied.
+                drop(current);
+                self.log().append(version, &payload)?;
+                self.change_newest(|newest| apply_in_place(Arc::make_mut(newest), commit))?;
+            } else {
+                let next = Arc::new(apply(&current, commit)?);
+                drop(current);
+                self.log().append(version, &payload)?;
+                self.change_newest(|newest| *newest = next);
+            }
             (version, output)
         };
         self.log().await_durable(version)?;
@@ -201,7 +257,7 @@ impl Engine {
             }
             self.trim_history_locked();
             let first_segment = roll()?;
-            Ok((self.state.load_full(), first_segment))
+            Ok((self.snapshot(), first_segment))
         });
         durable.note_compaction(&result);
         result
@@ -233,9 +289,9 @@ impl Engine {
     /// Trims history by the policy; the caller holds the writer lock.
     fn trim_history_locked(&self) {
         let policy = self.retention();
-        let current = self.state.load_full();
+        let current = self.newest();
         if let Some(trimmed) = policy.apply(&current, now_micros().max(current.last_timestamp)) {
-            self.state.store(Arc::new(trimmed));
+            self.change_newest(|newest| *newest = Arc::new(trimmed));
         }
     }
 

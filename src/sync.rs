@@ -3,7 +3,7 @@
 //!
 //! A normal build re-exports what the engine always used: `parking_lot`'s `Mutex`,
 //! `MutexGuard` and `Condvar`, `std`'s atomics and thread `Builder`, and `arc_swap`'s
-//! `ArcSwap`; it adds nothing at run time. A `--cfg loom` build puts the same API over
+//! `ArcSwapOption`; it adds nothing at run time. A `--cfg loom` build puts the same API over
 //! loom's types, which loom schedules in every interleaving it explores:
 //!
 //! - `Mutex::lock` returns the guard (no poisoning), `MutexGuard::unlocked` releases the
@@ -16,8 +16,8 @@
 //!   whether a timed wait ends early, late or spuriously (only latency may depend on
 //!   it), which is what loom then checks; untimed waits stay real waits, so a lost
 //!   wakeup on one is reported as a deadlock.
-//! - `ArcSwap` is a stand-in: a loom `Mutex<Arc<T>>` with `from_pointee`, `load_full` and
-//!   `store`. `arc_swap`'s loads and stores are linearizable, as the stand-in's are, so
+//! - `ArcSwapOption` is a stand-in: a loom `Mutex<Option<Arc<T>>>` with `new`,
+//!   `load_full` and `store`. `arc_swap`'s loads and stores are linearizable, as the stand-in's are, so
 //!   the models check the publish protocol, not `arc_swap` itself.
 //!
 //! Only the primitives of protocols that have a loom model go through here (the log
@@ -26,7 +26,7 @@
 //! `std` atomics, which loom does not schedule.
 
 #[cfg(not(loom))]
-pub use arc_swap::ArcSwap;
+pub use arc_swap::ArcSwapOption;
 #[cfg(not(loom))]
 pub use parking_lot::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
@@ -39,7 +39,7 @@ pub use loom::sync::atomic::{AtomicBool, AtomicUsize};
 #[cfg(loom)]
 pub use loom::thread::{Builder as ThreadBuilder, JoinHandle};
 #[cfg(loom)]
-pub use loom_impl::{ArcSwap, Condvar, Mutex, MutexGuard};
+pub use loom_impl::{ArcSwapOption, Condvar, Mutex, MutexGuard};
 
 #[cfg(loom)]
 mod loom_impl {
@@ -155,22 +155,22 @@ mod loom_impl {
         }
     }
 
-    /// The stand-in for `arc_swap::ArcSwap`: the published value behind a loom mutex.
+    /// The stand-in for `arc_swap::ArcSwapOption`: the published value behind a loom mutex.
     #[derive(Debug)]
-    pub struct ArcSwap<T> {
-        current: Mutex<Arc<T>>,
+    pub struct ArcSwapOption<T> {
+        current: Mutex<Option<Arc<T>>>,
     }
 
-    impl<T> ArcSwap<T> {
-        pub fn from_pointee(value: T) -> ArcSwap<T> {
-            ArcSwap { current: Mutex::new(Arc::new(value)) }
+    impl<T> ArcSwapOption<T> {
+        pub fn new(value: Option<Arc<T>>) -> ArcSwapOption<T> {
+            ArcSwapOption { current: Mutex::new(value) }
         }
 
-        pub fn load_full(&self) -> Arc<T> {
-            Arc::clone(&self.current.lock())
+        pub fn load_full(&self) -> Option<Arc<T>> {
+            self.current.lock().clone()
         }
 
-        pub fn store(&self, value: Arc<T>) {
+        pub fn store(&self, value: Option<Arc<T>>) {
             *self.current.lock() = value;
         }
     }

@@ -550,6 +550,9 @@ fn publish_after_append_read_your_writes() {
         for writer in writers {
             writer.join().expect("writer");
         }
+        // Commits change the newest state in place only when no snapshot shares it.
+        let keys_now: usize = state.branches.values().flat_map(|b| b.spaces.values()).map(|s| s.kv.len()).sum();
+        assert_eq!(keys_now, keys, "a held snapshot changed under later commits");
         assert_eq!(engine.snapshot().last_version, base + 2);
         session.close().expect("close");
         assert_eq!(segment.durable(), segment.len());

@@ -152,6 +152,56 @@ fn versions_a_transaction_is_one_version_whatever_it_contains() {
     assert_eq!(db.vector_get("v", "x").unwrap().unwrap().version, version);
 }
 
+// ----- snapshots ----------------------------------------------------------------
+
+/// Every byte of a state, as a snapshot file would hold it.
+fn state_bytes(state: &stratadb::model::DbState) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    stratadb::durability::state_codec::write_state(state, &mut |record| {
+        bytes.extend(stratadb::durability::state_codec::encode(record)?);
+        Ok(())
+    })
+    .unwrap();
+    bytes
+}
+
+/// Writes of every kind a commit can change in place (and some it cannot), round `round`.
+fn write_round(db: &Session, round: i64) {
+    for i in 0..40 {
+        db.kv_put(&format!("k{i:02}"), int(round * 100 + i)).unwrap();
+    }
+    db.kv_delete("k07").unwrap();
+    db.state_set("cell", int(round)).unwrap();
+    db.json_set("doc", "$.a.b", int(round)).unwrap();
+    db.event_append("tick", int(round)).unwrap();
+    db.space_create(&format!("space{round}")).unwrap();
+    db.vector_upsert("vecs", "v", vec![round as f32, 1.0], None).unwrap();
+}
+
+#[test]
+fn a_snapshot_never_changes_while_later_commits_change_the_state() {
+    // Commits change the newest state in place when no snapshot shares it; one that a
+    // reader holds must keep every byte it had, and the next snapshot must see them all.
+    let db = Session::in_memory();
+    db.vector_create_collection("vecs", 2, "cosine").unwrap();
+    write_round(&db, 0);
+    let held = db.engine().snapshot();
+    let before = state_bytes(&held);
+    for round in 1..4 {
+        write_round(&db, round);
+    }
+    assert_eq!(state_bytes(&held), before, "a held snapshot changed");
+    let newest = db.engine().snapshot();
+    assert_eq!(newest.last_version, last_version(&db));
+    assert_ne!(state_bytes(&newest), before);
+    // Versions committed after the snapshot are in the newest state, not in the held one.
+    assert_eq!(value(db.kv_get("k00").unwrap()), Some(int(300)));
+    assert_eq!(db.event_len().unwrap(), 4);
+    let held_again = db.engine().snapshot();
+    write_round(&db, 4);
+    assert_eq!(state_bytes(&held_again), state_bytes(&newest), "a second held snapshot changed");
+}
+
 // ----- KV -------------------------------------------------------------------------
 
 #[test]

@@ -26,6 +26,32 @@ pub fn apply(state: &DbState, commit: Commit) -> Result<DbState> {
     Ok(next)
 }
 
+/// Whether applying `commit` to `state` cannot fail: a write of keys, cells, documents,
+/// events or new spaces into an existing branch, newer than the state. The engine
+/// applies such a commit in place once the log has it (nothing to undo if the log
+/// refuses it, nothing that can refuse after); any other commit goes through [`apply`].
+pub fn cannot_fail(state: &DbState, commit: &Commit) -> bool {
+    let CommitBody::Write { branch, mutations } = &commit.body else { return false };
+    commit.version > state.last_version
+        && state.branches.contains_key(branch.as_str())
+        && mutations.iter().all(|mutation| match mutation {
+            Mutation::KvPut { .. }
+            | Mutation::KvDelete { .. }
+            | Mutation::CellPut { .. }
+            | Mutation::CellDelete { .. }
+            | Mutation::DocumentPut { .. }
+            | Mutation::DocumentDelete { .. }
+            | Mutation::EventAppend { .. }
+            | Mutation::EventCopy { .. }
+            | Mutation::SpaceCreate { .. } => true,
+            Mutation::SpaceDelete { space } => space != DEFAULT,
+            Mutation::CollectionCreate { .. }
+            | Mutation::CollectionDelete { .. }
+            | Mutation::VectorPut { .. }
+            | Mutation::VectorDelete { .. } => false,
+        })
+}
+
 /// Applies `commit` to a state the caller owns. Where the state's maps are not shared
 /// (recovery replay), nothing is copied. On an error the state may be half-applied: use
 /// it only where an error discards the state anyway, or through [`apply`].
@@ -316,6 +342,42 @@ fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u6
         None => {
             map.insert(Name::from(key), Chain::new(version, timestamp, value));
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn write(version: u64, branch: &str, mutations: Vec<Mutation>) -> Commit {
+        Commit { version, timestamp: 1, body: CommitBody::Write { branch: Name::from(branch), mutations } }
+    }
+
+    fn put(key: &str) -> Mutation {
+        Mutation::KvPut { space: Name::from(DEFAULT), key: Name::from(key), value: Packed::from_value(&Value::Int(1)) }
+    }
+
+    #[test]
+    fn cannot_fail_admits_value_writes_to_an_existing_branch_and_nothing_that_can_fail() {
+        let state = DbState::new(0);
+        let cases = [
+            (write(1, DEFAULT, vec![put("a"), put("a"), Mutation::SpaceCreate { space: Name::from("s") }]), true),
+            (write(1, DEFAULT, vec![Mutation::SpaceDelete { space: Name::from("s") }]), true),
+            (write(1, DEFAULT, vec![Mutation::SpaceDelete { space: Name::from(DEFAULT) }]), false),
+            (write(1, "missing", vec![put("a")]), false),
+            (write(state.last_version, DEFAULT, vec![put("a")]), false),
+            (write(1, DEFAULT, vec![Mutation::CollectionDelete { space: Name::from(DEFAULT), collection: Name::from("c") }]), false),
+            (Commit { version: 1, timestamp: 1, body: CommitBody::BranchCreate { branch: Name::from("b") } }, false),
+        ];
+        for (commit, expected) in cases {
+            assert_eq!(cannot_fail(&state, &commit), expected, "{commit:?}");
+            let mut copy = state.clone();
+            let applied = apply_in_place(&mut copy, commit.clone());
+            if expected {
+                assert!(applied.is_ok(), "{commit:?}: {applied:?}");
+            }
         }
     }
 }
