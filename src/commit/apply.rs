@@ -332,6 +332,14 @@ fn push_value(
 /// chain never holds two entries with one version. Returns whether the key was live
 /// before.
 fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) -> bool {
+    // A key past the last one is new, so it is inserted with one descent instead of a
+    // failed lookup and an insert. Keys that arrive in order (sequential ids, time
+    // stamped names, the replay of either) take this path; walking the right edge to
+    // the last key compares nothing, so other keys lose little.
+    if map.get_max().is_none_or(|(last, _)| key > last.as_str()) {
+        map.insert(Name::from(key), Chain::new(version, timestamp, value));
+        return false;
+    }
     match map.get_mut(key) {
         Some(chain) => {
             let was_live = chain.live().is_some();
