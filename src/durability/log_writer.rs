@@ -6,9 +6,12 @@
 //!   version order. It encodes the commit, frames it (wal-format), and writes it to the
 //!   OS with one `write`. In `"standard"` and `"none"` mode the commit is acknowledged
 //!   then; a process crash keeps it (the OS has it), a power loss may not.
-//! - In `"always"` mode the committer then waits in `await_durable`: the first waiter
-//!   becomes the leader and fsyncs the active segment for everyone written so far;
-//!   the others wait for it (group commit). An fsync error wakes every waiter with it.
+//! - In `"always"` mode the committer then waits in `await_durable`: a waiter becomes
+//!   the leader and fsyncs the active segment for everyone written so far; the others
+//!   wait for it (group commit). When the last fsync served several committers, the
+//!   next one waits (briefly) for as many commits, and the committer whose commit
+//!   completes that group leads it, so that no wake-up stands between its write and
+//!   the fsync. An fsync error wakes every waiter with it.
 //! - A segment is sealed by an fsync before the next one is created; the new segment's
 //!   header is fsynced, then its directory, before any record goes into it.
 //! - After a failed write or fsync the log is poisoned: nothing more is appended and
@@ -83,15 +86,15 @@ struct SyncState {
     syncing: bool,
     poisoned: Option<String>,
     /// Committers waiting for durability right now (the leader included), the most
-    /// seen during the current fsync, and during the last one with its duration: a
-    /// leader that had company last time gives the others a moment to join its fsync.
+    /// seen during the current fsync, and during the last one with its duration: if the
+    /// last fsync had company, the next one waits a moment for as many commits.
     waiting: u64,
     peak_waiting: u64,
     last_group: u64,
     last_fsync: Duration,
-    /// A leader is waiting until this version is written before it fsyncs (it is woken
-    /// once, by the commit that completes its group, not by each one).
-    gather_until: Option<u64>,
+    /// Until when the forming group waits for its last commits (set by its first
+    /// waiter, cleared when its fsync starts).
+    gather_deadline: Option<Instant>,
 }
 
 struct Shared {
@@ -102,8 +105,6 @@ struct Shared {
     active: Mutex<Active>,
     sync: Mutex<SyncState>,
     synced: Condvar,
-    /// Signalled when the commit that completes a gathering leader's group is written.
-    appended: Condvar,
     /// Bytes in the log since the last snapshot (drives automatic compaction).
     log_bytes: AtomicU64,
     /// fsyncs of the log since open (group commit shows as commits per fsync).
@@ -140,7 +141,6 @@ impl LogWriter {
             active: Mutex::new(Active { segment, buffer: Vec::new() }),
             sync: Mutex::new(SyncState { written_version: last_version, durable_version: last_version, ..SyncState::default() }),
             synced: Condvar::new(),
-            appended: Condvar::new(),
             log_bytes: AtomicU64::new(log_bytes),
             fsyncs: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -328,8 +328,18 @@ impl Shared {
                 self.synced.wait(sync);
                 continue;
             }
+            if let Some(deadline) = self.group_deadline(sync) {
+                // The group is still forming: the committer that completes it leads its
+                // fsync. If it is late, whoever wakes at the deadline leads instead.
+                if !self.synced.wait_until(sync, deadline).timed_out() {
+                    continue;
+                }
+                if sync.syncing || sync.durable_version >= version || sync.poisoned.is_some() {
+                    continue;
+                }
+            }
             sync.syncing = true;
-            self.gather_group(sync);
+            sync.gather_deadline = None;
             sync.peak_waiting = sync.waiting;
             let started = Instant::now();
             let result = MutexGuard::unlocked(sync, || self.sync_now());
@@ -342,22 +352,16 @@ impl Shared {
     }
 
     /// Adaptive group commit: if the last fsync served several committers, they are
-    /// likely on their way back with their next commits; wait (at most half an fsync,
-    /// at most 2 ms) until as many have been written, so that one fsync serves them
-    /// all. A lone writer never waits.
-    fn gather_group(&self, sync: &mut MutexGuard<'_, SyncState>) {
-        if sync.last_group <= 1 {
-            return;
+    /// likely on their way back with their next commits, so the next fsync waits (at
+    /// most half an fsync, at most 2 ms) until as many have been written. Returns the
+    /// deadline while that group is still short of commits, `None` when an fsync should
+    /// start now. A lone writer never waits.
+    fn group_deadline(&self, sync: &mut SyncState) -> Option<Instant> {
+        if sync.last_group <= 1 || sync.written_version >= sync.durable_version + sync.last_group {
+            return None;
         }
-        let wanted = sync.durable_version + sync.last_group;
-        let deadline = Instant::now() + (sync.last_fsync / 2).min(Duration::from_millis(2));
-        sync.gather_until = Some(wanted);
-        while sync.written_version < wanted && sync.poisoned.is_none() {
-            if self.appended.wait_until(sync, deadline).timed_out() {
-                break;
-            }
-        }
-        sync.gather_until = None;
+        let wait = (sync.last_fsync / 2).min(Duration::from_millis(2));
+        Some(*sync.gather_deadline.get_or_insert_with(|| Instant::now() + wait))
     }
 
     fn run_flusher(&self) {
@@ -419,11 +423,7 @@ impl CommitLog for LogWriter {
         active.segment.last_version = version;
         active.segment.needs_sync_marker = true;
         shared.log_bytes.fetch_add(active.buffer.len() as u64, Ordering::Relaxed);
-        let mut sync = shared.sync.lock();
-        sync.written_version = version;
-        if sync.gather_until.is_some_and(|wanted| version >= wanted) {
-            shared.appended.notify_one();
-        }
+        shared.sync.lock().written_version = version;
         Ok(())
     }
 
