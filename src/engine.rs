@@ -21,8 +21,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 // The writer lock, the newest and the published state (`ArcSwapOption`, a loom stand-in
 // under `--cfg loom`) and the flags of the commit and close paths: loom-checked by
 // tests/loom.rs.
-use crate::sync::{ArcSwapOption, AtomicBool, AtomicUsize, Mutex, ThreadBuilder};
+use crate::sync::{ArcSwapOption, AtomicBool, AtomicUsize, Mutex, MutexGuard, ThreadBuilder};
 
+use crate::blocking::blocking;
 use crate::commit::{apply, apply::cannot_fail, apply_in_place, Commit, CommitBody, CommitLog, MemoryLog};
 use crate::durability::Durable;
 use crate::retention::Retention;
@@ -167,6 +168,25 @@ impl Engine {
         state
     }
 
+    /// The writer lock. Uncontended it is taken at once; a wait for it goes through
+    /// [`blocking`], so that an embedding can release its own lock (the GIL) meanwhile.
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        if let Some(guard) = self.writer.try_lock() {
+            return guard;
+        }
+        if !crate::blocking::hooked() {
+            return self.writer.lock();
+        }
+        // A guard cannot come out of a hooked wait (waits are `Send`, guards are not):
+        // wait there until the lock is free, then try again.
+        loop {
+            blocking(|| drop(self.writer.lock()));
+            if let Some(guard) = self.writer.try_lock() {
+                return guard;
+            }
+        }
+    }
+
     /// The newest state, for the writer (which holds the writer lock): unlike
     /// [`Engine::snapshot`] it does not publish, so the next commit can still change the
     /// state in place once this reference is dropped.
@@ -203,7 +223,7 @@ impl Engine {
             return Err(Error::access_denied("the database was opened read-only; writes are not allowed"));
         }
         let (version, output) = {
-            let _writer = self.writer.lock();
+            let _writer = self.lock_writer();
             if self.is_closed() {
                 return Err(Error::state("the database is closed"));
             }

@@ -12,6 +12,7 @@
 //! - [`json_path`], [`vector_index`]: the document path language and vector search.
 //! - [`value`], [`packed`] (values kept encoded), [`keys`], [`limits`], [`error`]: values, key rules, limits, errors.
 
+pub mod blocking;
 pub mod branch_ops;
 pub mod bundle;
 pub mod commit;

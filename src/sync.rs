@@ -6,7 +6,8 @@
 //! `ArcSwapOption`; it adds nothing at run time. A `--cfg loom` build puts the same API over
 //! loom's types, which loom schedules in every interleaving it explores:
 //!
-//! - `Mutex::lock` returns the guard (no poisoning), `MutexGuard::unlocked` releases the
+//! - `Mutex::lock` returns the guard (no poisoning), `Mutex::try_lock` an `Option` of
+//!   it, `MutexGuard::unlocked` releases the
 //!   lock around a closure, and `Condvar::wait` takes the guard by `&mut`, as in
 //!   `parking_lot`.
 //! - loom has no clock. A timed wait (`Condvar::wait_for`, `Condvar::wait_until`) is
@@ -62,6 +63,15 @@ mod loom_impl {
 
         pub fn lock(&self) -> MutexGuard<'_, T> {
             MutexGuard { mutex: &self.inner, guard: Some(self.inner.lock().unwrap_or_else(PoisonError::into_inner)) }
+        }
+
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            let guard = match self.inner.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            };
+            Some(MutexGuard { mutex: &self.inner, guard: Some(guard) })
         }
     }
 

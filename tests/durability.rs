@@ -3122,6 +3122,75 @@ fn group_commit_four_threads_in_always_mode_get_unique_versions_and_survive_reop
     close(db);
 }
 
+// ===== waits an embedding is told about =================================================================
+
+// A counting hook per test thread (tests run in parallel, so a global counter would mix).
+thread_local! {
+    static WAITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn counting_hook(wait: &mut (dyn FnMut() + Send)) {
+    WAITS.with(|waits| waits.set(waits.get() + 1));
+    wait();
+}
+
+/// The waits `call` made through the blocking hook (the Python binding releases the GIL
+/// exactly around these).
+fn hooked_waits(call: impl FnOnce()) -> usize {
+    WAITS.with(|waits| waits.set(0));
+    stratadb::blocking::with_blocking_hook(counting_hook, call);
+    WAITS.with(std::cell::Cell::get)
+}
+
+#[test]
+fn blocking_hook_runs_around_fsync_waits_and_not_around_writes_that_do_not_wait() {
+    let dir = TempDir::new("blocking-hook");
+    let db = open_as(&dir.db(), options(Durability::Standard));
+    assert_eq!(hooked_waits(|| drop(db.kv_put("a", int(1)).unwrap())), 0, "an uncontended standard-mode write waited");
+    assert_eq!(hooked_waits(|| db.flush().unwrap()), 1, "flush fsyncs");
+    close(db);
+    let db = open_as(&dir.db(), options(Durability::Always));
+    assert_eq!(hooked_waits(|| drop(db.kv_put("b", int(2)).unwrap())), 1, "an always-mode write waits for its fsync");
+    close(db);
+}
+
+#[test]
+fn blocking_hook_runs_while_another_writer_holds_the_writer_lock() {
+    let db = Session::in_memory();
+    let engine = Arc::clone(db.engine());
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (holding, held) = std::sync::mpsc::channel::<()>();
+    // Another writer holds the writer lock until it is told to let go (or a minute has
+    // passed, so that a failure cannot hang the test run).
+    let holder = std::thread::spawn(move || {
+        engine
+            .commit(|_| {
+                holding.send(()).unwrap();
+                let _ = released.recv_timeout(Duration::from_secs(60));
+                Ok((None, ()))
+            })
+            .unwrap();
+    });
+    held.recv().unwrap();
+    // The waiting write lets the holder go from inside the hook: it can only finish if
+    // its wait for the writer lock went through the hook.
+    thread_local! {
+        static RELEASE: std::cell::RefCell<Option<std::sync::mpsc::Sender<()>>> = const { std::cell::RefCell::new(None) };
+    }
+    fn releasing_hook(wait: &mut (dyn FnMut() + Send)) {
+        RELEASE.with(|release| release.borrow().as_ref().map(|sender| sender.send(())));
+        counting_hook(wait);
+    }
+    RELEASE.with(|slot| *slot.borrow_mut() = Some(release));
+    WAITS.with(|waits| waits.set(0));
+    let started = Instant::now();
+    let version = stratadb::blocking::with_blocking_hook(releasing_hook, || db.kv_put("k", int(1))).unwrap();
+    assert!(WAITS.with(std::cell::Cell::get) >= 1, "the wait for the writer lock bypassed the hook");
+    assert!(started.elapsed() < Duration::from_secs(60), "the holder was released by its timeout, not by the hook");
+    holder.join().unwrap();
+    assert_eq!(db.kv_get("k").unwrap().unwrap().version(), version);
+}
+
 // ===== compaction ======================================================================================
 
 #[test]

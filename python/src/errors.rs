@@ -5,15 +5,16 @@
 //! is natural there. `import_exception!` imports each class lazily, once, the first time
 //! an error of that kind is raised.
 //!
-//! Invariant: every call into the engine goes through [`engine`] or [`quick`], so a Rust
-//! panic never reaches Python as `PanicException`; it becomes `StrataError("internal
-//! error: ...")` instead. [`engine`] also releases the GIL for the duration of the call.
+//! Invariant: every call into the engine goes through [`engine`], [`write`] or [`quick`],
+//! so a Rust panic never reaches Python as `PanicException`; it becomes
+//! `StrataError("internal error: ...")` instead. [`engine`] also releases the GIL for the
+//! duration of the call, [`write`] only while the engine waits.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
-use stratadb::{Error, ErrorKind};
+use stratadb::{Durability, Error, ErrorKind, Session};
 
 pyo3::import_exception!(stratadb.errors, StrataError);
 pyo3::import_exception!(stratadb.errors, NotFoundError);
@@ -69,6 +70,30 @@ where
         Ok(result) => result.map_err(to_py_err),
         Err(payload) => Err(panic_to_py_err(payload)),
     }
+}
+
+/// Runs a single-record write on `session`, catching panics. In `"always"` mode every
+/// write waits for an fsync, so the GIL is released for the whole call, as by [`engine`]
+/// (other threads then prepare their writes meanwhile, and join the group commit).
+/// Otherwise the GIL is held and released only if the engine has to wait (for the
+/// writer lock another writer holds, a new log segment: see `stratadb::blocking`): an
+/// uncontended write takes a few microseconds, less than releasing and re-taking the
+/// GIL, and releasing it would hand the interpreter to another thread at every write.
+/// Arguments must already be owned Rust data, as for [`engine`].
+pub fn write<T, F>(session: &Session, call: F) -> PyResult<T>
+where
+    F: Send + FnOnce() -> stratadb::Result<T>,
+    T: Send,
+{
+    if session.engine().durability() == Durability::Always {
+        return Python::attach(|py| engine(py, call));
+    }
+    quick(|| stratadb::blocking::with_blocking_hook(wait_without_gil, call))
+}
+
+/// The blocking hook of [`write`]: runs the engine's wait with the GIL released.
+fn wait_without_gil(wait: &mut (dyn FnMut() + Send)) {
+    Python::attach(|py| py.detach(wait));
 }
 
 /// Runs a quick engine call (a point read) while holding the GIL, catching panics.

@@ -2,12 +2,14 @@
 //!
 //! A thin layer over [`stratadb::Session`]: each method converts its arguments into
 //! owned Rust data while holding the GIL, calls the engine (releasing the GIL for
-//! anything that can block: writes, fsync, search, scans, branch operations), and
-//! converts the result into the dict shapes of api.md.
+//! anything that can take long: search, scans, batches, transactions, branch
+//! operations; for single-record writes only while they wait for the writer lock or an
+//! fsync), and converts the result into the dict shapes of api.md.
 //!
 //! Invariants:
-//! - Every engine call goes through `errors::engine` (GIL released) or `errors::quick`
-//!   (GIL held, for point reads), which catch panics and map engine errors in one place.
+//! - Every engine call goes through `errors::engine` (GIL released), `errors::write`
+//!   (GIL released only while the engine waits) or `errors::quick` (GIL held, for point
+//!   reads), which catch panics and map engine errors in one place.
 //! - No Python object is touched while the GIL is released: vectors and values are
 //!   copied into owned memory first.
 //! - Parameter names match the published `stratadb==0.6.0`, so keyword calls keep
@@ -32,7 +34,7 @@ use stratadb::time_travel::PastView;
 use stratadb::{Durability, Session, Value};
 
 use crate::convert::{str_list, to_embedding, to_optional_value, to_packed, to_value, type_name};
-use crate::errors::{engine, quick, to_py_err, validation};
+use crate::errors::{engine, quick, to_py_err, validation, write};
 use crate::transaction::Transaction;
 
 /// A handle on a StrataDB database. Create one with `Strata.open(path)` or
@@ -238,10 +240,10 @@ impl Strata {
     // ----- KV ---------------------------------------------------------------------------
 
     /// Store a value under a key; returns the commit version.
-    fn kv_put(&self, py: Python<'_>, key: PyBackedStr, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    fn kv_put(&self, key: PyBackedStr, value: &Bound<'_, PyAny>) -> PyResult<u64> {
         let value = to_packed(value, "value")?;
         let (session, key) = (&self.session, &*key);
-        engine(py, || session.kv_put(key, value))
+        write(session, || session.kv_put(key, value))
     }
 
     /// The value of a key, or None if it is missing or deleted (as_of: as of a past version or datetime).
@@ -255,9 +257,9 @@ impl Strata {
     }
 
     /// Delete a key; returns whether it existed.
-    fn kv_delete(&self, py: Python<'_>, key: PyBackedStr) -> PyResult<bool> {
+    fn kv_delete(&self, key: PyBackedStr) -> PyResult<bool> {
         let (session, key) = (&self.session, &*key);
-        engine(py, || session.kv_delete(key))
+        write(session, || session.kv_delete(key))
     }
 
     /// The keys starting with prefix, sorted.
@@ -311,13 +313,12 @@ impl Strata {
     /// Set a state cell; returns the commit version.
     fn state_set(
         &self,
-        py: Python<'_>,
         cell: PyBackedStr,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
         let value = to_packed(value, "value")?;
         let (session, cell) = (&self.session, &*cell);
-        engine(py, || session.state_set(cell, value))
+        write(session, || session.state_set(cell, value))
     }
 
     /// The value of a state cell, or None.
@@ -333,27 +334,25 @@ impl Strata {
     /// Create a cell only if absent; returns its current version either way.
     fn state_init(
         &self,
-        py: Python<'_>,
         cell: PyBackedStr,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
         let value = to_packed(value, "value")?;
         let (session, cell) = (&self.session, &*cell);
-        engine(py, || session.state_init(cell, value))
+        write(session, || session.state_init(cell, value))
     }
 
     /// Set a cell iff its version equals expected_version (None: iff absent); new version or None.
     #[pyo3(signature = (cell, new_value, expected_version=None))]
     fn state_cas(
         &self,
-        py: Python<'_>,
         cell: PyBackedStr,
         new_value: &Bound<'_, PyAny>,
         expected_version: Option<u64>,
     ) -> PyResult<Option<u64>> {
         let value = to_packed(new_value, "new_value")?;
         let (session, cell) = (&self.session, &*cell);
-        engine(py, || session.state_cas(cell, value, expected_version))
+        write(session, || session.state_cas(cell, value, expected_version))
     }
 
     /// Every version of a cell, newest first; None if it never existed.
@@ -367,9 +366,9 @@ impl Strata {
     }
 
     /// Delete a state cell; returns whether it existed.
-    fn state_delete(&self, py: Python<'_>, cell: PyBackedStr) -> PyResult<bool> {
+    fn state_delete(&self, cell: PyBackedStr) -> PyResult<bool> {
         let (session, cell) = (&self.session, &*cell);
-        engine(py, || session.state_delete(cell))
+        write(session, || session.state_delete(cell))
     }
 
     /// The cell names starting with prefix, sorted.
@@ -399,13 +398,12 @@ impl Strata {
     /// Append an event; returns its sequence number (0-based per branch and space).
     fn event_append(
         &self,
-        py: Python<'_>,
         event_type: PyBackedStr,
         payload: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
         let payload = to_packed(payload, "payload")?;
         let (session, event_type) = (&self.session, &*event_type);
-        engine(py, || session.event_append(event_type, payload))
+        write(session, || session.event_append(event_type, payload))
     }
 
     /// {"value", "version", "timestamp", "event_type"} of an event, or None.
@@ -467,14 +465,13 @@ impl Strata {
     /// Set the value at a JSON path ("$" is the whole document); returns the commit version.
     fn json_set(
         &self,
-        py: Python<'_>,
         key: PyBackedStr,
         path: PyBackedStr,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
         let value = to_value(value, "value")?;
         let (session, key, path) = (&self.session, &*key, &*path);
-        engine(py, || session.json_set(key, path, value))
+        write(session, || session.json_set(key, path, value))
     }
 
     /// The value at a JSON path, or None if the document or path is missing.
@@ -494,9 +491,9 @@ impl Strata {
     }
 
     /// Delete the document ("$") or the member at path; returns the version, or 0 if nothing was removed.
-    fn json_delete(&self, py: Python<'_>, key: PyBackedStr, path: PyBackedStr) -> PyResult<u64> {
+    fn json_delete(&self, key: PyBackedStr, path: PyBackedStr) -> PyResult<u64> {
         let (session, key, path) = (&self.session, &*key, &*path);
-        engine(py, || session.json_delete(key, path))
+        write(session, || session.json_delete(key, path))
     }
 
     /// Every version of a document, newest first; None if it never existed.
@@ -581,7 +578,6 @@ impl Strata {
     #[pyo3(signature = (collection, key, vector, metadata=None))]
     fn vector_upsert(
         &self,
-        py: Python<'_>,
         collection: PyBackedStr,
         key: PyBackedStr,
         vector: &Bound<'_, PyAny>,
@@ -590,9 +586,7 @@ impl Strata {
         let embedding = to_embedding(vector, "vector")?;
         let metadata = to_optional_value(metadata, "metadata")?;
         let (session, collection, key) = (&self.session, &*collection, &*key);
-        engine(py, || {
-            session.vector_upsert(collection, key, embedding, metadata)
-        })
+        write(session, || session.vector_upsert(collection, key, embedding, metadata))
     }
 
     /// Upsert [{"key", "vector", "metadata"?}, ...] in one commit; returns one version per item.
@@ -642,12 +636,11 @@ impl Strata {
     /// Delete a vector; returns whether it existed.
     fn vector_delete(
         &self,
-        py: Python<'_>,
         collection: PyBackedStr,
         key: PyBackedStr,
     ) -> PyResult<bool> {
         let (session, collection, key) = (&self.session, &*collection, &*key);
-        engine(py, || session.vector_delete(collection, key))
+        write(session, || session.vector_delete(collection, key))
     }
 
     /// The k nearest vectors, best first: [{"key", "score", "metadata"}].

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use wal_format::{RecordType, SegmentEncoder, SegmentHeader};
 
+use crate::blocking::blocking;
 use crate::commit::{Commit, CommitLog};
 use crate::engine::Durability;
 use crate::error::{Error, Result};
@@ -406,7 +407,8 @@ impl CommitLog for LogWriter {
         if active.segment.encoder.end_offset() > header_end
             && active.segment.encoder.end_offset() + frame_bytes > shared.segment_bytes_target
         {
-            if let Err(error) = shared.roll(active) {
+            // A new segment costs fsyncs of its header and directory.
+            if let Err(error) = blocking(|| shared.roll(active)) {
                 shared.poison(error.message());
                 return Err(error);
             }
@@ -431,13 +433,13 @@ impl CommitLog for LogWriter {
         if self.shared.durability != Durability::Always {
             return Ok(());
         }
-        self.shared.wait_for(version)
+        blocking(|| self.shared.wait_for(version))
     }
 
     fn flush(&self) -> Result<()> {
         self.shared.check_poisoned()?;
         let target = self.shared.sync.lock().written_version;
-        self.shared.wait_for(target)
+        blocking(|| self.shared.wait_for(target))
     }
 }
 
