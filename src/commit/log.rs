@@ -12,8 +12,10 @@ use crate::error::Result;
 
 /// Where commits go to become durable.
 pub trait CommitLog: Send + Sync {
-    /// The bytes `append` will write for `commit` (empty when nothing is written).
-    fn encode(&self, commit: &Commit) -> Result<Vec<u8>>;
+    /// Replaces `into`'s contents with the bytes `append` will write for `commit`
+    /// (nothing when nothing is written). The engine passes the same buffer every time,
+    /// so a large commit does not allocate (and fault in) a fresh one.
+    fn encode(&self, commit: &Commit, into: &mut Vec<u8>) -> Result<()>;
     /// Records the encoded commit. Called under the writer lock, versions strictly
     /// increasing.
     fn append(&self, version: u64, payload: &[u8]) -> Result<()>;
@@ -28,8 +30,9 @@ pub trait CommitLog: Send + Sync {
 pub struct MemoryLog;
 
 impl CommitLog for MemoryLog {
-    fn encode(&self, _commit: &Commit) -> Result<Vec<u8>> {
-        Ok(Vec::new())
+    fn encode(&self, _commit: &Commit, into: &mut Vec<u8>) -> Result<()> {
+        into.clear();
+        Ok(())
     }
     fn append(&self, _version: u64, _payload: &[u8]) -> Result<()> {
         Ok(())

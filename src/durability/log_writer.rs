@@ -392,9 +392,13 @@ impl Shared {
 }
 
 impl CommitLog for LogWriter {
-    fn encode(&self, commit: &Commit) -> Result<Vec<u8>> {
+    fn encode(&self, commit: &Commit, into: &mut Vec<u8>) -> Result<()> {
         // Room for the whole commit up front, so encoding rarely grows the buffer.
-        postcard::to_extend(commit, Vec::with_capacity(commit.encoded_size_hint())).map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))
+        let mut buffer = std::mem::take(into);
+        buffer.clear();
+        buffer.reserve(commit.encoded_size_hint());
+        *into = postcard::to_extend(commit, buffer).map_err(|error| Error::io(format!("cannot encode commit {}: {error}", commit.version)))?;
+        Ok(())
     }
 
     fn append(&self, version: u64, payload: &[u8]) -> Result<()> {
