@@ -23,7 +23,8 @@ use crate::branch_ops::{self, DiffReport, MergeReport, MergeStrategy};
 use crate::bundle::{self, ExportReport, ImportReport, ValidateReport};
 use crate::storage::FsStorage;
 use crate::time_travel::{self, PastView};
-use crate::commit::{apply, Commit, CommitBody, Mutation, Prebuilt};
+use crate::commit::apply::cannot_fail;
+use crate::commit::{apply, apply_in_place, Commit, CommitBody, Mutation, Prebuilt};
 use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
 use crate::error::{Error, Result};
@@ -440,7 +441,14 @@ impl Session {
                 return Err(Error::state("internal error: transaction commit body changed"));
             };
             let mutations = mutations.clone();
-            transaction.state = Arc::new(apply(&transaction.state, commit)?);
+            // The transaction's state is private: a write that cannot fail changes it in
+            // place (only what a reader's view still shares is copied).
+            let state = Arc::make_mut(&mut transaction.state);
+            if cannot_fail(state, &commit) {
+                apply_in_place(state, commit)?;
+            } else {
+                *state = apply(state, commit)?;
+            }
             for mutation in &mutations {
                 transaction.touched.extend(RecordKey::written_by(mutation));
             }
