@@ -452,7 +452,7 @@ pub fn get_packed(document: &Packed, path: &JsonPath) -> Option<Packed> {
             (Segment::Member(name), Item::Object(count)) => {
                 let mut found = None;
                 for _ in 0..count {
-                    if reader.key()? == name {
+                    if reader.key_bytes()? == name.as_bytes() {
                         found = Some(reader.position());
                     }
                     reader.skip()?;

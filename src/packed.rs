@@ -339,16 +339,43 @@ impl<'a> PackedReader<'a> {
         std::str::from_utf8(self.take(len)?).ok()
     }
 
-    /// Passes over one whole value.
+    /// A member name as bytes: for comparing names, which needs no UTF-8 check.
+    pub fn key_bytes(&mut self) -> Option<&'a [u8]> {
+        let len = self.length()?;
+        self.take(len)
+    }
+
+    /// Passes over one whole value. Text is not checked for UTF-8 on the way: nothing
+    /// of it is returned.
     pub fn skip(&mut self) -> Option<()> {
-        match self.item()? {
-            Item::Array(count) => (0..count).try_for_each(|_| self.skip()),
-            Item::Object(count) => (0..count).try_for_each(|_| {
-                self.key()?;
-                self.skip()
-            }),
-            _ => Some(()),
+        match self.byte()? {
+            NULL => {}
+            BOOL => {
+                self.byte()?;
+            }
+            INT => {
+                self.varint()?;
+            }
+            FLOAT => {
+                self.take(8)?;
+            }
+            STRING | BYTES => {
+                self.key_bytes()?;
+            }
+            ARRAY => {
+                let count = self.length()?;
+                (0..count).try_for_each(|_| self.skip())?;
+            }
+            OBJECT => {
+                let count = self.length()?;
+                (0..count).try_for_each(|_| {
+                    self.key_bytes()?;
+                    self.skip()
+                })?;
+            }
+            _ => return None,
         }
+        Some(())
     }
 
     fn byte(&mut self) -> Option<u8> {
