@@ -20,9 +20,9 @@ def rows(cfg):
     sq = lambda job, m, label="sqlite3": (label, job, "sqlite", m)  # noqa: E731
     out = [
         dict(w="kv_put, standard", metric="puts/s", job=kv, m="put_ops", unit="rate",
-             base=[sq(kv, "put_ops", "sqlite3 NORMAL")], target=("peer", 8)),
+             base=[sq(kv, "put_ops", "sqlite3 NORMAL"), ("Python dict", kv, "dict", "put_ops")], target=("peer", 8)),
         dict(w="kv_get, random hits", metric="gets/s", job=kv, m="get_ops", unit="rate",
-             base=[sq(kv, "get_ops")], target=("peer", 8)),
+             base=[sq(kv, "get_ops"), ("Python dict", kv, "dict", "get_ops")], target=("peer", 8)),
         dict(w="kv_put, always, 1 thread", metric="puts/s", job="kv_always", m="put_ops_1t", unit="rate",
              base=[("write+fsync loop", "kv_always", "fsync", "put_ops_1t"), sq("kv_always", "put_ops_1t", "sqlite3 FULL")],
              target=("base", 0.9, "write+fsync loop")),

@@ -136,7 +136,7 @@ def plan(args):
     r = args.records
     vec = args.vectors
     jobs = [
-        ("kv", r, ("ours", "peer", "sqlite")),
+        ("kv", r, ("ours", "peer", "sqlite", "dict")),
         ("kv_always", 0, ("ours", "peer", "sqlite", "fsync")),
         ("events", r, ("ours", "peer", "sqlite")),
         ("state", r, ("ours", "peer", "sqlite")),

@@ -1,14 +1,15 @@
 """One benchmark run in this process: a workload against one target, figures as JSON.
 
-    python workloads.py --target ours|peer|sqlite|numpy|hnswlib|fsync \
+    python workloads.py --target ours|peer|sqlite|dict|numpy|hnswlib|fsync \
         --workload NAME --records N --dir SCRATCH [--seconds S] [--budget B]
 
 `ours` and `peer` both mean "the `stratadb` package this interpreter imports": the
 runner starts this script with the interpreter of the matching virtual environment,
 so both execute the very same calls. Only calls the published 0.6.0 also has are
 used (no close(), no context manager, no transactions); durability is chosen through
-`strata.toml`, which both packages read. The baselines (`sqlite`, `numpy`, `hnswlib`,
-`fsync`) do the same work with their own means where that makes sense.
+`strata.toml`, which both packages read. The baselines (`sqlite`, `dict`, `numpy`,
+`hnswlib`, `fsync`) do the same work with their own means where that makes sense;
+`dict` is the floor of the KV loops: a plain Python dict, one C call per operation.
 
 The last line printed is one JSON object: the figures, plus `rss_start_mb` (resident
 size once the target is imported and opened) and `rss_peak_mb` (the high-water mark).
@@ -128,6 +129,16 @@ class SqliteKV:
         return None if row is None else json.loads(row[0])
 
 
+class DictKV:
+    """The floor of the KV loops: the same loop with one call into a plain Python dict per
+    operation (no copy, no encoding, no log). No store can be called faster from Python."""
+
+    def __init__(self):
+        store = {}
+        self.kv_put = store.__setitem__
+        self.kv_get = store.get
+
+
 # ---------------------------------------------------------------- workloads
 
 def w_kv(a):
@@ -137,6 +148,8 @@ def w_kv(a):
         db = open_strata(os.path.join(a.dir, "db"), "standard")
     elif a.target == "sqlite":
         db = SqliteKV(sqlite_db(a.dir))
+    elif a.target == "dict":
+        db = DictKV()
     else:
         raise Unsupported
     order = list(range(n))
