@@ -348,34 +348,18 @@ impl<'a> PackedReader<'a> {
     /// Passes over one whole value. Text is not checked for UTF-8 on the way: nothing
     /// of it is returned.
     pub fn skip(&mut self) -> Option<()> {
-        match self.byte()? {
-            NULL => {}
-            BOOL => {
-                self.byte()?;
-            }
-            INT => {
-                self.varint()?;
-            }
-            FLOAT => {
-                self.take(8)?;
-            }
-            STRING | BYTES => {
-                self.key_bytes()?;
-            }
-            ARRAY => {
-                let count = self.length()?;
-                (0..count).try_for_each(|_| self.skip())?;
-            }
-            OBJECT => {
-                let count = self.length()?;
-                (0..count).try_for_each(|_| {
-                    self.key_bytes()?;
-                    self.skip()
-                })?;
-            }
-            _ => return None,
+        if self.bytes.get(self.pos) == Some(&STRING) {
+            self.pos += 1;
+            return self.key_bytes().map(|_| ());
         }
-        Some(())
+        match self.item()? {
+            Item::Array(count) => (0..count).try_for_each(|_| self.skip()),
+            Item::Object(count) => (0..count).try_for_each(|_| {
+                self.key_bytes()?;
+                self.skip()
+            }),
+            _ => Some(()),
+        }
     }
 
     fn byte(&mut self) -> Option<u8> {

@@ -98,6 +98,21 @@ struct SyncState {
     gather_deadline: Option<Instant>,
 }
 
+impl SyncState {
+    /// Adaptive group commit: if the last fsync served several committers, they are
+    /// likely on their way back with their next commits, so the next fsync waits (at
+    /// most half an fsync, at most 2 ms) until as many have been written. Returns the
+    /// deadline while that group is still short of commits, `None` when an fsync should
+    /// start now. A lone writer never waits.
+    fn group_deadline(&mut self) -> Option<Instant> {
+        if self.last_group <= 1 || self.written_version >= self.durable_version + self.last_group {
+            return None;
+        }
+        let wait = (self.last_fsync / 2).min(Duration::from_millis(2));
+        Some(*self.gather_deadline.get_or_insert_with(|| Instant::now() + wait))
+    }
+}
+
 struct Shared {
     storage: Arc<dyn Storage>,
     directory: PathBuf,
@@ -329,7 +344,7 @@ impl Shared {
                 self.synced.wait(sync);
                 continue;
             }
-            if let Some(deadline) = self.group_deadline(sync) {
+            if let Some(deadline) = sync.group_deadline() {
                 // The group is still forming: the committer that completes it leads its
                 // fsync. If it is late, whoever wakes at the deadline leads instead.
                 if !self.synced.wait_until(sync, deadline).timed_out() {
@@ -350,19 +365,6 @@ impl Shared {
             self.synced.notify_all();
             result?;
         }
-    }
-
-    /// Adaptive group commit: if the last fsync served several committers, they are
-    /// likely on their way back with their next commits, so the next fsync waits (at
-    /// most half an fsync, at most 2 ms) until as many have been written. Returns the
-    /// deadline while that group is still short of commits, `None` when an fsync should
-    /// start now. A lone writer never waits.
-    fn group_deadline(&self, sync: &mut SyncState) -> Option<Instant> {
-        if sync.last_group <= 1 || sync.written_version >= sync.durable_version + sync.last_group {
-            return None;
-        }
-        let wait = (sync.last_fsync / 2).min(Duration::from_millis(2));
-        Some(*sync.gather_deadline.get_or_insert_with(|| Instant::now() + wait))
     }
 
     fn run_flusher(&self) {
