@@ -280,7 +280,7 @@ fn merge_collection(
                 collection: name.clone(),
                 key: key.clone(),
                 embedding: value.embedding.to_vec(),
-                metadata: value.metadata.clone(),
+                metadata: value.metadata.clone().map(Box::new),
             },
             None => Mutation::VectorDelete { space: space.clone(), collection: name.clone(), key: key.clone() },
         };

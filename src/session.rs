@@ -24,7 +24,8 @@ use crate::bundle::{self, ExportReport, ImportReport, ValidateReport};
 use crate::storage::FsStorage;
 use crate::time_travel::{self, PastView};
 use crate::commit::apply::cannot_fail;
-use crate::commit::{apply, apply_in_place, Commit, CommitBody, Mutation, Prebuilt};
+use smallvec::smallvec;
+use crate::commit::{apply, apply_in_place, Commit, CommitBody, Mutation, Mutations, Prebuilt};
 use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
 use crate::error::{Error, Result};
@@ -412,7 +413,7 @@ impl Session {
     /// the writer lock, or the transaction's private state) and commits them, or adds
     /// them to the open transaction. Returns the version (provisional inside a
     /// transaction) or `None` when the builder produced no mutation.
-    fn write<R>(&self, build: impl FnOnce(&WriteTarget) -> Result<(Vec<Mutation>, R)>) -> Result<(Option<u64>, R)> {
+    fn write<R>(&self, build: impl FnOnce(&WriteTarget) -> Result<(Mutations, R)>) -> Result<(Option<u64>, R)> {
         self.check_writable()?;
         let mut context = self.context.lock();
         let space = context.space.clone();
@@ -470,7 +471,7 @@ impl Session {
     }
 
     /// A write that always produces a commit and returns its version.
-    fn write_one(&self, build: impl FnOnce(&WriteTarget) -> Result<Vec<Mutation>>) -> Result<u64> {
+    fn write_one(&self, build: impl FnOnce(&WriteTarget) -> Result<Mutations>) -> Result<u64> {
         let (version, ()) = self.write(|target| Ok((build(target)?, ())))?;
         version.ok_or_else(|| Error::state("internal error: a write produced no commit"))
     }
@@ -495,7 +496,7 @@ impl Session {
     pub fn kv_put(&self, key: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("key", key)?;
         let value = value.into_packed("value")?;
-        self.write_one(|target| Ok(vec![Mutation::KvPut { space: target.space.clone(), key: Name::from(key), value }]))
+        self.write_one(|target| Ok(smallvec![Mutation::KvPut { space: target.space.clone(), key: Name::from(key), value }]))
     }
 
     /// The newest live version of `key`, or `None` if absent or deleted.
@@ -512,9 +513,9 @@ impl Session {
         let (_, existed) = self.write(|target| {
             let existed = target.live(MapKind::Kv, key).is_some();
             let mutations = if existed {
-                vec![Mutation::KvDelete { space: target.space.clone(), key: Name::from(key) }]
+                smallvec![Mutation::KvDelete { space: target.space.clone(), key: Name::from(key) }]
             } else {
-                Vec::new()
+                Mutations::new()
             };
             Ok((mutations, existed))
         })?;
@@ -553,7 +554,7 @@ impl Session {
     pub fn state_set(&self, cell: &str, value: impl IntoPacked) -> Result<u64> {
         check_key("cell", cell)?;
         let value = value.into_packed("value")?;
-        self.write_one(|target| Ok(vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }]))
+        self.write_one(|target| Ok(smallvec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }]))
     }
 
     pub fn state_get(&self, cell: &str) -> Result<Option<Versioned<Packed>>> {
@@ -569,8 +570,8 @@ impl Session {
         let value = value.into_packed("value")?;
         let (version, existing) = self.write(|target| {
             match target.live(MapKind::Cell, cell) {
-                Some(chain) => Ok((Vec::new(), Some(chain.head().version()))),
-                None => Ok((vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], None)),
+                Some(chain) => Ok((Mutations::new(), Some(chain.head().version()))),
+                None => Ok((smallvec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], None)),
             }
         })?;
         version.or(existing).ok_or_else(|| Error::state("internal error: state_init produced no version"))
@@ -584,9 +585,9 @@ impl Session {
         let (version, ()) = self.write(|target| {
             let current = target.live(MapKind::Cell, cell).map(|c| c.head().version());
             if current != expected_version {
-                return Ok((Vec::new(), ()));
+                return Ok((Mutations::new(), ()));
             }
-            Ok((vec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], ()))
+            Ok((smallvec![Mutation::CellPut { space: target.space.clone(), cell: Name::from(cell), value }], ()))
         })?;
         Ok(version)
     }
@@ -603,9 +604,9 @@ impl Session {
         let (_, existed) = self.write(|target| {
             let existed = target.live(MapKind::Cell, cell).is_some();
             let mutations = if existed {
-                vec![Mutation::CellDelete { space: target.space.clone(), cell: Name::from(cell) }]
+                smallvec![Mutation::CellDelete { space: target.space.clone(), cell: Name::from(cell) }]
             } else {
-                Vec::new()
+                Mutations::new()
             };
             Ok((mutations, existed))
         })?;
@@ -625,7 +626,7 @@ impl Session {
         let (_, sequence) = self.write(|target| {
             let sequence = target.space().map_or(0, |s| s.events.entries.len() as u64);
             Ok((
-                vec![Mutation::EventAppend { space: target.space.clone(), event_type: Name::from(event_type), payload }],
+                smallvec![Mutation::EventAppend { space: target.space.clone(), event_type: Name::from(event_type), payload }],
                 sequence,
             ))
         })?;
@@ -680,7 +681,7 @@ impl Session {
         self.write_one(|target| {
             let current = target.live(MapKind::Document, key).and_then(|c| c.live()).map(Packed::to_value);
             let document = Packed::checked(&json_path::set(current, &path, value)?, "document")?;
-            Ok(vec![Mutation::DocumentPut { space: target.space.clone(), key: Name::from(key), document }])
+            Ok(smallvec![Mutation::DocumentPut { space: target.space.clone(), key: Name::from(key), document }])
         })
     }
 
@@ -702,17 +703,17 @@ impl Session {
         let path = JsonPath::parse(path)?;
         let (version, ()) = self.write(|target| {
             let chain = target.live(MapKind::Document, key);
-            let Some(chain) = chain else { return Ok((Vec::new(), ())) };
+            let Some(chain) = chain else { return Ok((Mutations::new(), ())) };
             let space = target.space.clone();
             if path.is_root() {
-                return Ok((vec![Mutation::DocumentDelete { space, key: Name::from(key) }], ()));
+                return Ok((smallvec![Mutation::DocumentDelete { space, key: Name::from(key) }], ()));
             }
             let mut document = chain.live().map(Packed::to_value).unwrap_or_default();
             if !json_path::delete(&mut document, &path)? {
-                return Ok((Vec::new(), ()));
+                return Ok((Mutations::new(), ()));
             }
             let document = Packed::from_value(&document);
-            Ok((vec![Mutation::DocumentPut { space, key: Name::from(key), document }], ()))
+            Ok((smallvec![Mutation::DocumentPut { space, key: Name::from(key), document }], ()))
         })?;
         Ok(version.unwrap_or(0))
     }
@@ -749,7 +750,7 @@ impl Session {
             if target.collection(name).is_ok() {
                 return Err(Error::conflict(format!("collection '{name}' already exists in space '{}'", target.space)));
             }
-            Ok(vec![Mutation::CollectionCreate {
+            Ok(smallvec![Mutation::CollectionCreate {
                 space: target.space.clone(),
                 collection: Name::from(name),
                 dimension: dimension as u32,
@@ -762,9 +763,9 @@ impl Session {
         check_name("collection", name)?;
         let (_, existed) = self.write(|target| {
             if target.collection(name).is_err() {
-                return Ok((Vec::new(), false));
+                return Ok((Mutations::new(), false));
             }
-            Ok((vec![Mutation::CollectionDelete { space: target.space.clone(), collection: Name::from(name) }], true))
+            Ok((smallvec![Mutation::CollectionDelete { space: target.space.clone(), collection: Name::from(name) }], true))
         })?;
         Ok(existed)
     }
@@ -792,12 +793,12 @@ impl Session {
         self.write_one(|target| {
             let existing = target.collection(collection)?;
             check_embedding(collection, existing.dimension, &embedding)?;
-            Ok(vec![Mutation::VectorPut {
+            Ok(smallvec![Mutation::VectorPut {
                 space: target.space.clone(),
                 collection: Name::from(collection),
                 key: Name::from(key),
                 embedding,
-                metadata,
+                metadata: metadata.map(Box::new),
             }])
         })
     }
@@ -826,7 +827,7 @@ impl Session {
         }
         let version = self.write_one(|target| {
             let existing = target.collection(collection)?;
-            let mut mutations = Vec::with_capacity(items.len());
+            let mut mutations = Mutations::with_capacity(items.len());
             for (key, embedding, metadata) in items {
                 check_embedding(collection, existing.dimension, &embedding)?;
                 mutations.push(Mutation::VectorPut {
@@ -834,7 +835,7 @@ impl Session {
                     collection: Name::from(collection),
                     key: Name::from(key),
                     embedding,
-                    metadata,
+                    metadata: metadata.map(Box::new),
                 });
             }
             Ok(mutations)
@@ -867,10 +868,10 @@ impl Session {
             let existing = target.collection(collection)?;
             target.read(RecordKey::Vector(target.space.clone(), Name::from(collection), Name::from(key)));
             if existing.records.get(key).is_none_or(|c| c.live().is_none()) {
-                return Ok((Vec::new(), false));
+                return Ok((Mutations::new(), false));
             }
             Ok((
-                vec![Mutation::VectorDelete {
+                smallvec![Mutation::VectorDelete {
                     space: target.space.clone(),
                     collection: Name::from(collection),
                     key: Name::from(key),
@@ -1052,7 +1053,7 @@ impl Session {
             let body = (!plan.mutations.is_empty() || plan.base_moves).then(|| CommitBody::Merge {
                 source: Name::from(source),
                 target: target.clone(),
-                mutations: plan.mutations,
+                mutations: plan.mutations.into(),
             });
             Ok((body, plan.report))
         })?;
@@ -1091,7 +1092,7 @@ impl Session {
         }
         self.write(|target| {
             let exists = target.named_space(name).is_some();
-            let mutations = if exists { Vec::new() } else { vec![Mutation::SpaceCreate { space: Name::from(name) }] };
+            let mutations = if exists { Mutations::new() } else { smallvec![Mutation::SpaceCreate { space: Name::from(name) }] };
             Ok((mutations, ()))
         })?;
         Ok(())
@@ -1122,14 +1123,14 @@ impl Session {
         self.write(|target| {
             // Deleting a space that does not exist is a no-op, as in the published package.
             target.read(RecordKey::SpaceContents(Name::from(name)));
-            let Some(space) = target.named_space(name) else { return Ok((Vec::new(), ())) };
+            let Some(space) = target.named_space(name) else { return Ok((Mutations::new(), ())) };
             if !force && !space.is_empty() {
                 return Err(Error::constraint(format!(
                     "space '{name}' is not empty ({} records); use delete_space_force to delete it with its data",
                     space.live_record_count()
                 )));
             }
-            Ok((vec![Mutation::SpaceDelete { space: Name::from(name) }], ()))
+            Ok((smallvec![Mutation::SpaceDelete { space: Name::from(name) }], ()))
         })?;
         let mut context = self.context.lock();
         if context.space.as_str() == name {
@@ -1183,7 +1184,7 @@ impl Session {
         let committed = self.engine.commit(|latest| {
             check_conflicts(&transaction, latest)?;
             let branch = transaction.branch.to_string();
-            Ok((Some(CommitBody::Write { branch: branch.into(), mutations: transaction.mutations.clone() }), ()))
+            Ok((Some(CommitBody::Write { branch: branch.into(), mutations: transaction.mutations.clone().into() }), ()))
         })?;
         committed.version.ok_or_else(|| Error::state("internal error: a transaction commit produced no version"))
     }

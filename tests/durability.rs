@@ -1773,7 +1773,7 @@ fn recovery_refuses_a_checksummed_frame_that_does_not_decode_or_apply() {
                 timestamp: 1,
                 body: CommitBody::Write {
                     branch: "no-such-branch".into(),
-                    mutations: vec![Mutation::KvPut { space: "default".into(), key: "k".into(), value: Packed::from_value(&int(1)) }],
+                    mutations: vec![Mutation::KvPut { space: "default".into(), key: "k".into(), value: Packed::from_value(&int(1)) }].into(),
                 },
             })
             .unwrap(),

@@ -58,7 +58,7 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
                 collection: "v".into(),
                 key: "x".into(),
                 embedding: vec![1.0, -2.5],
-                metadata: Some(Value::Bool(true)),
+                metadata: Some(Box::new(Value::Bool(true))),
             },
         ),
         ("mutation-vector-delete", Mutation::VectorDelete { space: s(), collection: "v".into(), key: "x".into() }),
@@ -81,12 +81,12 @@ fn commits() -> Vec<(&'static str, Commit)> {
     vec![
         (
             "commit-write",
-            commit(CommitBody::Write { branch: "main".into(), mutations: vec![Mutation::SpaceCreate { space: "s".into() }] }),
+            commit(CommitBody::Write { branch: "main".into(), mutations: vec![Mutation::SpaceCreate { space: "s".into() }].into() }),
         ),
         ("commit-branch-create", commit(CommitBody::BranchCreate { branch: "b".into() })),
         ("commit-branch-fork", commit(CommitBody::BranchFork { source: "a".into(), destination: "b".into() })),
         ("commit-branch-delete", commit(CommitBody::BranchDelete { branch: "b".into() })),
-        ("commit-merge", commit(CommitBody::Merge { source: "a".into(), target: "b".into(), mutations: vec![] })),
+        ("commit-merge", commit(CommitBody::Merge { source: "a".into(), target: "b".into(), mutations: Default::default() })),
         (
             "commit-branch-fork-at-version",
             commit(CommitBody::BranchForkAt { source: "a".into(), destination: "b".into(), at: AsOf::Version(7) }),

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::commit::record::{Commit, CommitBody, Mutation};
+use crate::commit::record::{Commit, CommitBody, Mutation, Mutations};
 use crate::error::{Error, Result};
 use crate::model::{
     AsOf, BranchInfo, BranchState, Chain, Collection, DbState, Event, EventLog, EventOrigin, Name, SpaceState, VectorValue, DEFAULT,
@@ -175,7 +175,7 @@ fn branch_mut<'a>(state: &'a mut DbState, name: &str) -> Result<&'a mut BranchSt
 }
 
 /// Applies a write set to one branch and stamps the branch as updated.
-pub fn apply_mutations(branch: &mut BranchState, mutations: Vec<Mutation>, version: u64, timestamp: u64) -> Result<()> {
+pub fn apply_mutations(branch: &mut BranchState, mutations: Mutations, version: u64, timestamp: u64) -> Result<()> {
     for mutation in mutations {
         apply_mutation(branch, mutation, version, timestamp)?;
     }
@@ -282,6 +282,7 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
                     embedding.len()
                 )));
             }
+            let metadata = metadata.map(|boxed| *boxed);
             target.index.upsert(&key, &embedding, metadata.clone());
             let value = VectorValue { embedding: Arc::from(embedding), metadata };
             push(&mut target.records, &key, version, timestamp, Some(value));
@@ -360,7 +361,7 @@ mod tests {
     use crate::value::Value;
 
     fn write(version: u64, branch: &str, mutations: Vec<Mutation>) -> Commit {
-        Commit { version, timestamp: 1, body: CommitBody::Write { branch: Name::from(branch), mutations } }
+        Commit { version, timestamp: 1, body: CommitBody::Write { branch: Name::from(branch), mutations: mutations.into() } }
     }
 
     fn put(key: &str) -> Mutation {

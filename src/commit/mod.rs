@@ -6,4 +6,4 @@ pub mod record;
 
 pub use apply::{apply, apply_in_place};
 pub use log::{CommitLog, MemoryLog};
-pub use record::{Commit, CommitBody, Mutation, Prebuilt};
+pub use record::{Commit, CommitBody, Mutation, Mutations, Prebuilt};

@@ -5,11 +5,39 @@
 //! persisted (postcard): only ever append enum variants, never reorder them.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::model::{AsOf, BranchState, EventOrigin, Name};
 use crate::packed::Packed;
 use crate::value::Value;
 use crate::vector_index::Metric;
+
+/// The mutations of one commit. Most commits (a single `put`) hold one, which then
+/// lives inline: decoding or building such a commit allocates nothing for the list.
+/// Encoded exactly like a `Vec` (a length, then the items); decoded by
+/// [`decode_mutations`].
+pub type Mutations = SmallVec<[Mutation; 1]>;
+
+/// Decodes [`Mutations`] without trusting the stored length for its allocation (as
+/// `smallvec`'s own decoder does): room for at most 64 mutations up front, more only as
+/// they actually decode.
+fn decode_mutations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Mutations, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Mutations;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a list of mutations")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Mutations, A::Error> {
+            let mut mutations = Mutations::with_capacity(items.size_hint().unwrap_or(0).min(64));
+            while let Some(mutation) = items.next_element()? {
+                mutations.push(mutation);
+            }
+            Ok(mutations)
+        }
+    }
+    deserializer.deserialize_seq(Visitor)
+}
 
 /// One change inside a write set. Every mutation names its space.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,7 +52,8 @@ pub enum Mutation {
     DocumentDelete { space: Name, key: Name },
     CollectionCreate { space: Name, collection: Name, dimension: u32, metric: Metric },
     CollectionDelete { space: Name, collection: Name },
-    VectorPut { space: Name, collection: Name, key: Name, embedding: Vec<f32>, metadata: Option<Value> },
+    /// The metadata is boxed to keep every mutation small (it is moved on each commit).
+    VectorPut { space: Name, collection: Name, key: Name, embedding: Vec<f32>, metadata: Option<Box<Value>> },
     VectorDelete { space: Name, collection: Name, key: Name },
     SpaceCreate { space: Name },
     /// Removes the space and everything in it, history included.
@@ -58,7 +87,11 @@ impl Mutation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CommitBody {
     /// A write set on one branch (a single write, a transaction, an import).
-    Write { branch: Name, mutations: Vec<Mutation> },
+    Write {
+        branch: Name,
+        #[serde(deserialize_with = "decode_mutations")]
+        mutations: Mutations,
+    },
     /// A new empty branch.
     BranchCreate { branch: Name },
     /// A copy of `source` as it is at this commit, named `destination`.
@@ -66,7 +99,12 @@ pub enum CommitBody {
     BranchDelete { branch: Name },
     /// A merge of `source` into `target`: the mutations it applies to `target`, and the
     /// fact that `target` has now taken in `source` up to this commit.
-    Merge { source: Name, target: Name, mutations: Vec<Mutation> },
+    Merge {
+        source: Name,
+        target: Name,
+        #[serde(deserialize_with = "decode_mutations")]
+        mutations: Mutations,
+    },
     /// A copy of `source` as it was at `at` (its later changes left out), named
     /// `destination`.
     BranchForkAt { source: Name, destination: Name, at: AsOf },
