@@ -211,27 +211,27 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
     match mutation {
         Mutation::KvPut { space, key, value } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.kv, &key, version, timestamp, Some(value));
+            push_value(target, |s| &mut s.kv, key, version, timestamp, Some(value));
         }
         Mutation::KvDelete { space, key } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.kv, &key, version, timestamp, None);
+            push_value(target, |s| &mut s.kv, key, version, timestamp, None);
         }
         Mutation::CellPut { space, cell, value } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.cells, &cell, version, timestamp, Some(value));
+            push_value(target, |s| &mut s.cells, cell, version, timestamp, Some(value));
         }
         Mutation::CellDelete { space, cell } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.cells, &cell, version, timestamp, None);
+            push_value(target, |s| &mut s.cells, cell, version, timestamp, None);
         }
         Mutation::DocumentPut { space, key, document } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.documents, &key, version, timestamp, Some(document));
+            push_value(target, |s| &mut s.documents, key, version, timestamp, Some(document));
         }
         Mutation::DocumentDelete { space, key } => {
             let target = space_mut(branch, &space, version, timestamp);
-            push_value(target, |s| &mut s.documents, &key, version, timestamp, None);
+            push_value(target, |s| &mut s.documents, key, version, timestamp, None);
         }
         Mutation::EventAppend { space, event_type, payload } => {
             let events = &mut space_mut(branch, &space, version, timestamp).events;
@@ -285,12 +285,12 @@ fn apply_mutation(branch: &mut BranchState, mutation: Mutation, version: u64, ti
             let metadata = metadata.map(|boxed| *boxed);
             target.index.upsert(&key, &embedding, metadata.clone());
             let value = VectorValue { embedding: Arc::from(embedding), metadata };
-            push(&mut target.records, &key, version, timestamp, Some(value));
+            push(&mut target.records, key, version, timestamp, Some(value));
         }
         Mutation::VectorDelete { space, collection, key } => {
             let target = collection_mut(space_mut(branch, &space, version, timestamp), &space, &collection, version)?;
             target.index.remove(&key);
-            push(&mut target.records, &key, version, timestamp, None);
+            push(&mut target.records, key, version, timestamp, None);
         }
         Mutation::SpaceCreate { space } => {
             space_mut(branch, &space, version, timestamp);
@@ -318,7 +318,7 @@ fn push_event(events: &mut EventLog, version: u64, timestamp: u64, event_type: &
 fn push_value(
     space: &mut SpaceState,
     map: fn(&mut SpaceState) -> &mut imbl::OrdMap<Name, Chain<Packed>>,
-    key: &str,
+    key: Name,
     version: u64,
     timestamp: u64,
     value: Option<Packed>,
@@ -332,16 +332,16 @@ fn push_value(
 /// write to the same key in the same commit replaces that commit's version, so a
 /// chain never holds two entries with one version. Returns whether the key was live
 /// before.
-fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u64, timestamp: u64, value: Option<T>) -> bool {
+fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: Name, version: u64, timestamp: u64, value: Option<T>) -> bool {
     // A key past the last one is new, so it is inserted with one descent instead of a
     // failed lookup and an insert. Keys that arrive in order (sequential ids, time
     // stamped names, the replay of either) take this path; walking the right edge to
     // the last key compares nothing, so other keys lose little.
-    if map.get_max().is_none_or(|(last, _)| key > last.as_str()) {
-        map.insert(Name::from(key), Chain::new(version, timestamp, value));
+    if map.get_max().is_none_or(|(last, _)| key > *last) {
+        map.insert(key, Chain::new(version, timestamp, value));
         return false;
     }
-    match map.get_mut(key) {
+    match map.get_mut(key.as_str()) {
         Some(chain) => {
             let was_live = chain.live().is_some();
             let next = Chain::replace_or_push(chain, version, timestamp, value);
@@ -349,7 +349,7 @@ fn push<T: Clone>(map: &mut imbl::OrdMap<Name, Chain<T>>, key: &str, version: u6
             was_live
         }
         None => {
-            map.insert(Name::from(key), Chain::new(version, timestamp, value));
+            map.insert(key, Chain::new(version, timestamp, value));
             false
         }
     }
