@@ -12,19 +12,16 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-
-use std::path::Path;
+use smallvec::smallvec;
 
 use crate::branch_ops::{self, DiffReport, MergeReport, MergeStrategy};
 use crate::bundle::{self, ExportReport, ImportReport, ValidateReport};
-use crate::storage::FsStorage;
-use crate::time_travel::{self, PastView};
 use crate::commit::apply::cannot_fail;
-use smallvec::smallvec;
 use crate::commit::{apply, apply_in_place, Commit, CommitBody, Mutation, Mutations, Prebuilt};
 use crate::durability::{Durable, RecoveryReport};
 use crate::engine::{now_micros, Engine};
@@ -34,6 +31,8 @@ use crate::keys::{check_key, check_name};
 use crate::limits::{VECTOR_BATCH_MAX, VECTOR_DIMENSION_MAX};
 use crate::model::{AsOf, BranchState, Chain, Collection, DbState, Event, Name, SpaceState, VectorValue, Versioned, DEFAULT};
 use crate::packed::{IntoPacked, Packed};
+use crate::storage::FsStorage;
+use crate::time_travel::{self, PastView};
 use crate::value::Value;
 use crate::vector_index::{check_embedding, check_search, Filter, Metric, SearchHit};
 
