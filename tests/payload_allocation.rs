@@ -3,51 +3,17 @@
 //! allocation (wal-format/tests/allocation.rs checks the same of the framing).
 //!
 //! This test binary installs a counting global allocator that records the largest
-//! single allocation; a `GlobalAlloc` implementation cannot be written without
-//! `unsafe`, which stays confined to this file.
-#![allow(unsafe_code)]
+//! single allocation.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+// The counting allocator of wal-format's own allocation test: one implementation of
+// the only `unsafe` code in the tests.
+#[path = "../wal-format/tests/counting_allocator/mod.rs"]
+mod counting_allocator;
 
+use counting_allocator::largest_allocation;
 use stratadb::commit::{Commit, CommitBody, Mutation, Mutations};
 use stratadb::Packed;
-
-struct Counting;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `Counting` upholds exactly the contract `System` does; the only addition is an
-// atomic update of a counter, which cannot allocate or unwind.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was returned by `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: as for `dealloc`; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// postcard's variable-length integer.
 fn varint(mut n: u64) -> Vec<u8> {
@@ -98,9 +64,8 @@ fn a_commit_claiming_huge_mutation_lists_is_refused_without_allocating_for_them(
     for merge in [false, true] {
         for (count, filler) in claims {
             let bytes = claiming(merge, count, std::slice::from_ref(&put), filler);
-            LARGEST.store(0, Ordering::SeqCst);
-            let result = postcard::from_bytes::<Commit>(&bytes);
-            let largest = LARGEST.load(Ordering::SeqCst);
+            let mut result = Ok(());
+            let largest = largest_allocation(|| result = postcard::from_bytes::<Commit>(&bytes).map(drop));
             assert!(result.is_err(), "a {} record claiming {count} mutations with one present decoded", bytes.len());
             assert!(
                 largest <= 64 * std::mem::size_of::<Mutation>(),

@@ -1,67 +1,22 @@
 //! Decoders never allocate more than the input justifies: a length field claiming
 //! gigabytes in a short input is an error before any allocation.
 //!
-//! This test binary installs a counting global allocator that records the largest
-//! single allocation. It is the only `unsafe` code in the crate, confined to this test
-//! file: a `GlobalAlloc` implementation cannot be written without it.
-#![allow(unsafe_code)]
+//! This test binary installs a counting global allocator (`counting_allocator`) that
+//! records the largest single allocation.
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting_allocator;
 
 use common::{craft_chunk_header, craft_frame, crc, reseal, Crafted, CraftedChunk, SALT};
 use wal_format::limits::{
     BLOCK_UNCOMPRESSED_BYTES_MAX, BUNDLE_METADATA_BYTES_MAX, FRAME_PAYLOAD_BYTES_MAX,
 };
+use counting_allocator::largest_allocation;
 use wal_format::{
     decode_bundle, decode_snapshot, validate_bundle, validate_snapshot, BundleHeader, FrameOutcome,
     SegmentDecoder, SegmentHeader, SegmentOpen, SnapshotHeader,
 };
-
-struct Counting;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `Counting` upholds exactly the contract `System` does; the only addition is an
-// atomic update of a counter, which cannot allocate or unwind.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was returned by `System` through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: as for `dealloc`; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// The largest single allocation made while running `f`.
-fn largest_allocation(f: impl FnOnce()) -> usize {
-    LARGEST.store(0, Ordering::SeqCst);
-    f();
-    LARGEST.load(Ordering::SeqCst)
-}
 
 /// Every allocation a decoder makes for these ~100-byte inputs must stay tiny.
 const SMALL: usize = 4096;
