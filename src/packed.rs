@@ -335,8 +335,7 @@ impl<'a> PackedReader<'a> {
 
     /// A member name (inside an object, before each member's value).
     pub fn key(&mut self) -> Option<&'a str> {
-        let len = self.length()?;
-        std::str::from_utf8(self.take(len)?).ok()
+        std::str::from_utf8(self.key_bytes()?).ok()
     }
 
     /// A member name as bytes: for comparing names, which needs no UTF-8 check.

@@ -3,13 +3,12 @@
 //!
 //! A normal build re-exports what the engine always used: `parking_lot`'s `Mutex`,
 //! `MutexGuard` and `Condvar`, `std`'s atomics and thread `Builder`, and `arc_swap`'s
-//! `ArcSwapOption`; it adds nothing at run time. A `--cfg loom` build puts the same API over
-//! loom's types, which loom schedules in every interleaving it explores:
+//! `ArcSwapOption`; it adds nothing at run time. A `--cfg loom` build puts the same API
+//! over loom's types, which loom schedules in every interleaving it explores:
 //!
 //! - `Mutex::lock` returns the guard (no poisoning), `Mutex::try_lock` an `Option` of
-//!   it, `MutexGuard::unlocked` releases the
-//!   lock around a closure, and `Condvar::wait` takes the guard by `&mut`, as in
-//!   `parking_lot`.
+//!   it, `MutexGuard::unlocked` releases the lock around a closure, and `Condvar::wait`
+//!   takes the guard by `&mut`, as in `parking_lot`.
 //! - loom has no clock. A timed wait (`Condvar::wait_for`, `Condvar::wait_until`) is
 //!   modelled as a timeout that may fire at any moment: it releases the lock, lets every
 //!   other thread run (`yield_now`), takes the lock again, and reports "timed out" unless
@@ -18,8 +17,8 @@
 //!   it), which is what loom then checks; untimed waits stay real waits, so a lost
 //!   wakeup on one is reported as a deadlock.
 //! - `ArcSwapOption` is a stand-in: a loom `Mutex<Option<Arc<T>>>` with `new`,
-//!   `load_full` and `store`. `arc_swap`'s loads and stores are linearizable, as the stand-in's are, so
-//!   the models check the publish protocol, not `arc_swap` itself.
+//!   `load_full` and `store`. `arc_swap`'s loads and stores are linearizable, as the
+//!   stand-in's are, so the models check the publish protocol, not `arc_swap` itself.
 //!
 //! Only the primitives of protocols that have a loom model go through here (the log
 //! writer's group commit, poisoning and flusher; the engine's writer lock, published
