@@ -219,15 +219,15 @@ fn always(path: &Path, seconds: f64) {
     let fsyncs = || session.info().expect("info").log_fsyncs;
     let (mut bare, mut one, mut four) = (Tally::default(), Tally::default(), Tally::default());
     let (mut one_fsyncs, mut four_fsyncs) = (0u64, 0u64);
-    for _ in 0..ALWAYS_ROUNDS {
+    for round in 0..ALWAYS_ROUNDS {
         // On a thread of its own, as each writer below is: where a thread runs decides
         // how long its fsyncs take on some machines (the disk's interrupts go to one CPU).
         let bare_run = std::thread::scope(|scope| scope.spawn(|| bare_loop(&mut file, slice)).join().expect("bare loop"));
         bare.add_run(bare_run);
         let fsyncs_before = fsyncs();
-        one.add_run(rate(&session, 1, slice));
+        one.add_run(rate(&session, round, 1, slice));
         let fsyncs_middle = fsyncs();
-        four.add_run(rate(&session, 4, slice));
+        four.add_run(rate(&session, round, 4, slice));
         let fsyncs_after = fsyncs();
         one_fsyncs += fsyncs_middle - fsyncs_before;
         four_fsyncs += fsyncs_after - fsyncs_middle;
@@ -280,10 +280,9 @@ impl Tally {
     }
 }
 
-/// `threads` writers putting new keys for `duration`: the commits and the time taken.
-fn rate(session: &Arc<Session>, threads: usize, duration: Duration) -> (u64, Duration) {
-    static NEXT_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let run = NEXT_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// `threads` writers putting new keys for `duration` (keys named by `round` and thread
+/// count, so no run overwrites another's): the commits and the time taken.
+fn rate(session: &Arc<Session>, round: u32, threads: usize, duration: Duration) -> (u64, Duration) {
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -291,7 +290,7 @@ fn rate(session: &Arc<Session>, threads: usize, duration: Duration) -> (u64, Dur
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while started.elapsed() < duration {
-                    session.kv_put(&format!("r{run}:t{t}:{n}"), Value::Int(n as i64)).expect("put");
+                    session.kv_put(&format!("r{round}w{threads}:t{t}:{n}"), Value::Int(n as i64)).expect("put");
                     n += 1;
                 }
                 n
